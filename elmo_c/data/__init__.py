@@ -1,0 +1,3 @@
+from elmo_c.data.dataset_readers import SentencesDatasetReader
+from elmo_c.data.target_embeddings import TargetEmbeddings
+from elmo_c.data.tokenizers import SpacyBlankTokenizer

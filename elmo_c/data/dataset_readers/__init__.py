@@ -1,0 +1,1 @@
+from elmo_c.data.dataset_readers.sentences import SentencesDatasetReader

@@ -1,0 +1,122 @@
+import glob
+import logging
+from typing import Dict, Iterable, Iterator, List, Optional, Union
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance, Token, TokenIndexer, Tokenizer
+from allennlp.data.fields import TextField
+from allennlp.data.token_indexers import ELMoTokenCharactersIndexer, SingleIdTokenIndexer
+from allennlp.data.tokenizers import WhitespaceTokenizer
+
+logger = logging.getLogger(__name__)
+
+
+@DatasetReader.register("elmo_c_sentences")
+class SentencesDatasetReader(DatasetReader):
+    """
+    Reads text for bidirectional language modelling: one sentence per line, from a
+    file or a glob of shards (read lazily, sharded across data-loader workers and
+    distributed processes).  Each sentence becomes a `TextField` "source",
+    indexed twice by default: `elmo_characters` (the model's input) and
+    `single_id` in namespace `tokens` (the words to predict).
+
+    Registered as a `DatasetReader` with name "elmo_c_sentences".
+
+    # Parameters
+
+    tokenizer : `Tokenizer`, optional (default = `WhitespaceTokenizer()`)
+        `{"type": "spacy_blank"}` gives spaCy's rule-based English tokenisation.
+    token_indexers : `Dict[str, TokenIndexer]`, optional
+        Defaults to `{"elmo_characters": ELMoTokenCharactersIndexer(),
+        "tokens": SingleIdTokenIndexer()}`.
+    add_boundaries : `bool`, optional (default = `True`)
+        Surround each sentence with ELMo's `<S>` and `</S>`, so the forward model
+        also predicts the end and the backward model the start of the sentence.
+    max_sequence_length : `int`, optional (default = `400`)
+        Longer sentences are split into pieces of at most this many tokens.
+    encoding_errors : `str`, optional (default = `"strict"`)
+        What to do with bytes that are not UTF-8: `"strict"` stops with an error
+        naming the file and line, `"replace"` substitutes U+FFFD.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Optional[Tokenizer] = None,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        add_boundaries: bool = True,
+        max_sequence_length: int = 400,
+        encoding_errors: str = "strict",
+        **kwargs,
+    ) -> None:
+        super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
+        if max_sequence_length < 1:
+            raise ConfigurationError(f"max_sequence_length must be positive, got {max_sequence_length}")
+        if encoding_errors not in ("strict", "replace"):
+            raise ConfigurationError(f'encoding_errors must be "strict" or "replace", not "{encoding_errors}"')
+        self._tokenizer = tokenizer or WhitespaceTokenizer()
+        self._token_indexers = token_indexers or {
+            "elmo_characters": ELMoTokenCharactersIndexer(),
+            "tokens": SingleIdTokenIndexer(),
+        }
+        self._add_boundaries = add_boundaries
+        self._max_sequence_length = max_sequence_length
+        self._encoding_errors = encoding_errors
+
+    def _read(self, file_path: str) -> Iterable[Instance]:
+        for sentence in self.shard_iterable(self._sentences(str(file_path))):
+            yield from self._instances(sentence)
+
+    def text_to_instance(self, sentence: Union[str, List[str]]) -> Instance:  # type: ignore
+        """One instance for a sentence given as text or as a list of tokens."""
+        tokens = self._tokenize(sentence)
+        return self._instance(tokens[: self._max_sequence_length])
+
+    def apply_token_indexers(self, instance: Instance) -> None:
+        instance["source"].token_indexers = self._token_indexers  # type: ignore
+
+    def _instances(self, sentence: str) -> Iterator[Instance]:
+        tokens = self._tokenize(sentence)
+        for start in range(0, len(tokens), self._max_sequence_length):
+            yield self._instance(tokens[start : start + self._max_sequence_length])
+
+    def _tokenize(self, sentence: Union[str, List[str]]) -> List[Token]:
+        if isinstance(sentence, str):
+            return self._tokenizer.tokenize(sentence)
+        return [Token(word) for word in sentence]
+
+    def _instance(self, tokens: List[Token]) -> Instance:
+        if self._add_boundaries:
+            tokens = [Token("<S>")] + tokens + [Token("</S>")]
+        return Instance({"source": TextField(tokens, self._token_indexers)})
+
+    def _sentences(self, file_path: str) -> Iterator[str]:
+        paths = sorted(glob.glob(file_path)) if glob.has_magic(file_path) else [file_path]
+        if not paths:
+            raise ConfigurationError(f"No file matches {file_path}: check the data path in the config")
+        num_sentences = 0
+        for path in paths:
+            for sentence in self._lines(path):
+                num_sentences += 1
+                yield sentence
+        if num_sentences == 0:
+            raise ConfigurationError(f"{file_path} holds no text: the corpus is empty (give one sentence per line)")
+
+    def _lines(self, path: str) -> Iterator[str]:
+        try:
+            stream = open(path, "rb")
+        except OSError as error:
+            raise ConfigurationError(f"Cannot read the corpus file {path}: {error.strerror}") from None
+        with stream:
+            for line_number, raw in enumerate(stream, 1):
+                line = self._decode(raw, path, line_number).strip()
+                if line:
+                    yield line
+
+    def _decode(self, raw: bytes, path: str, line_number: int) -> str:
+        try:
+            return raw.decode("utf-8", errors=self._encoding_errors)
+        except UnicodeDecodeError as error:
+            raise ConfigurationError(
+                f"{path}, line {line_number}, is not valid UTF-8 ({error.reason} at byte {error.start}): "
+                f're-encode the corpus as UTF-8, or set the reader\'s "encoding_errors": "replace"'
+            ) from None

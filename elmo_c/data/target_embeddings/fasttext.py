@@ -1,0 +1,85 @@
+import os
+import struct
+from typing import Dict, List, Optional, Tuple
+
+import numpy
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.tqdm import Tqdm
+from allennlp.data import Vocabulary
+
+from elmo_c.data.target_embeddings.target_embeddings import EXACT, MISSING, SUBWORD, TargetEmbeddings
+
+_FASTTEXT_MAGIC = 793712314
+# ELMo's sentence boundaries have no vector of their own in a FastText model
+# trained on lines of text; FastText's end-of-line token "</s>" plays their role.
+_DEFAULT_ALIASES = {"<S>": "</s>", "</S>": "</s>"}
+
+
+@TargetEmbeddings.register("fasttext")
+class FastTextTargetEmbeddings(TargetEmbeddings):
+    """
+    Vectors from an official FastText `.bin` model.  Words in its dictionary get
+    their own vector; every other word gets the sum of its character n-gram vectors
+    (FastText's `get_word_vector`), so the vocabulary never has to be truncated.
+
+    Registered as a `TargetEmbeddings` with name "fasttext".
+
+    # Parameters
+
+    path : `str`
+        The `.bin` model (e.g. from `allennlp build-targets`, or crawl-300d-2M-subword.bin).
+    aliases : `Dict[str, str]`, optional (default = `{"<S>": "</s>", "</S>": "</s>"}`)
+        Words to look up under another name when FastText's dictionary lacks them.
+    **kwargs
+        See `TargetEmbeddings`.
+    """
+
+    def __init__(self, vocab: Vocabulary, path: str, aliases: Optional[Dict[str, str]] = None, **kwargs) -> None:
+        super().__init__(vocab, **kwargs)
+        self.path = path
+        self.aliases = dict(_DEFAULT_ALIASES if aliases is None else aliases)
+
+    @property
+    def source_path(self) -> str:
+        return self.path
+
+    def _cache_options(self) -> str:
+        return repr(sorted(self.aliases.items()))
+
+    def _read_vectors(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        model = self._load_model()
+        dictionary = set(model.get_words(include_freq=False))
+        matrix = numpy.zeros((len(words), model.get_dimension()), dtype=numpy.float32)
+        status = numpy.full(len(words), MISSING, dtype=numpy.int8)
+        for i, word in enumerate(Tqdm.tqdm(words, desc="aligning FastText vectors")):
+            lookup = word if word in dictionary else self.aliases.get(word, word)
+            matrix[i] = model.get_word_vector(lookup)
+            if lookup in dictionary:
+                status[i] = EXACT
+            elif matrix[i].any():
+                status[i] = SUBWORD
+        return matrix, status
+
+    def _load_model(self):
+        self._check_header()
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *args, **kwargs: None  # a deprecation notice on every load
+        try:
+            return fasttext.load_model(self.path)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            raise ConfigurationError(
+                f"Could not read the FastText model {self.path} ({error}): the file is probably truncated; "
+                f"copy or train it again"
+            ) from None
+
+    def _check_header(self) -> None:
+        if not os.path.isfile(self.path):
+            raise ConfigurationError(f"FastText model {self.path} does not exist: check the path in the config")
+        with open(self.path, "rb") as stream:
+            header = stream.read(8)
+        if len(header) < 8 or struct.unpack("<i", header[:4])[0] != _FASTTEXT_MAGIC:
+            raise ConfigurationError(
+                f"{self.path} is not a FastText .bin model (wrong magic number): use the `text` type for "
+                f".vec/GloVe files and `npy` for numpy matrices"
+            )

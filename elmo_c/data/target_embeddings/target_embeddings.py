@@ -1,0 +1,286 @@
+import hashlib
+import logging
+import os
+import tempfile
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy
+import torch
+from allennlp.common import Registrable
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+# How each vocabulary word got its vector (stored per row, int8).
+EXACT = 0
+SUBWORD = 1
+LOWERCASED = 2
+MISSING = 3
+STATUS_NAMES = {EXACT: "exact", SUBWORD: "subword", LOWERCASED: "lowercased", MISSING: "missing"}
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("ELMO_C_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "elmo_c", "targets"))
+
+
+class TargetEmbeddings(Registrable):
+    """
+    The fixed, pretrained vectors that ELMo-C regresses: one row per word of a
+    vocabulary namespace (not truncated), aligned once and cached on disk.
+
+    They are deliberately *not* a `torch.nn.Module`: never a parameter, never in the
+    optimizer or in a model's `state_dict`.  The table stays on the CPU (fp32 or
+    fp16, memory-mapped from the cache) and `lookup` moves only a batch's rows to
+    the device.  Nothing is read until the table is first used, so an archive can be
+    loaded for downstream use without the vector file.
+
+    Subclasses read one file format by implementing `_read_vectors` and `source_path`.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+        Passed by the model; the rows follow `vocab`'s order for `namespace`.
+    embedding_dim : `int`
+        Dimension of the vectors; checked against the file when it is read.
+    namespace : `str`, optional (default = `"tokens"`)
+    dtype : `str`, optional (default = `"float32"`)
+        `"float32"` or `"float16"` storage (lookups always return float32).
+    mask_missing : `bool`, optional (default = `True`)
+        Words with no vector are left out of the loss.  If `False`, they get the
+        mean of the known vectors instead.
+    memory_map : `bool`, optional (default = `True`)
+        Memory-map the cached table instead of reading it into memory.
+    cache_dir : `str`, optional (default = `$ELMO_C_CACHE` or `~/.cache/elmo_c/targets`)
+        Where aligned tables are cached, keyed by file, vocabulary and options.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        embedding_dim: int,
+        namespace: str = "tokens",
+        dtype: str = "float32",
+        mask_missing: bool = True,
+        memory_map: bool = True,
+        cache_dir: Optional[str] = None,
+    ) -> None:
+        if dtype not in ("float32", "float16"):
+            raise ConfigurationError(f'target embeddings dtype must be "float32" or "float16", not "{dtype}"')
+        if embedding_dim <= 0:
+            raise ConfigurationError(f"target embeddings need a positive embedding_dim, got {embedding_dim}")
+        self.vocab = vocab
+        self.namespace = namespace
+        self.embedding_dim = embedding_dim
+        self.dtype = dtype
+        self.mask_missing = mask_missing
+        self.memory_map = memory_map
+        self.cache_dir = cache_dir or default_cache_dir()
+        self._matrix: Optional[numpy.ndarray] = None
+        self._valid: Optional[numpy.ndarray] = None
+
+    # -- what a file format implements ------------------------------------------------
+
+    @property
+    def source_path(self) -> str:
+        raise NotImplementedError
+
+    def _read_vectors(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """
+        Returns a float32 matrix `(len(words), embedding_dim)` and an int8 status per
+        row (`EXACT`, `SUBWORD`, `LOWERCASED` or `MISSING`, whose rows are zero).
+        Raises `ConfigurationError` naming `source_path` for unreadable files.
+        """
+        raise NotImplementedError
+
+    def _cache_options(self) -> str:
+        """Options of the subclass that change the aligned table."""
+        return ""
+
+    # -- public interface -------------------------------------------------------------
+
+    @property
+    def num_rows(self) -> int:
+        return self.vocab.get_vocab_size(self.namespace)
+
+    def load(self) -> None:
+        """Reads (or fetches from the cache) the aligned table; idempotent."""
+        if self._matrix is not None:
+            return
+        words = [self.vocab.get_token_from_index(i, self.namespace) for i in range(self.num_rows)]
+        cache_path = self._cache_path(words)
+        cached = self._load_cache(cache_path, len(words))
+        if cached is None:
+            self._save_cache(cache_path, *self._aligned_table(words))
+            cached = self._load_cache(cache_path, len(words))
+            assert cached is not None, f"could not read back {cache_path}"
+        else:
+            logger.info("Target vectors for %s read from the cache %s.npy", self.source_path, cache_path)
+        matrix, status = cached
+        self._log_coverage(status)
+        self._matrix = matrix
+        if self.mask_missing:
+            self._valid = status != MISSING
+        else:
+            self._valid = numpy.ones(len(status), dtype=bool)
+            self._valid[self._special_rows()] = False
+
+    def lookup(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        The rows for `ids` (any shape), as float32 on `ids`' device, and whether each
+        row is a valid target (padding, the OOV token and, with `mask_missing`, words
+        without a vector are not).
+        """
+        self.load()
+        flat_ids = ids.detach().reshape(-1).cpu().numpy()
+        rows = torch.from_numpy(numpy.asarray(self._matrix[flat_ids], dtype=numpy.float32))
+        valid = torch.from_numpy(self._valid[flat_ids])
+        shape = tuple(ids.shape)
+        return (
+            rows.view(*shape, self.embedding_dim).to(ids.device, non_blocking=True),
+            valid.view(*shape).to(ids.device, non_blocking=True),
+        )
+
+    def unit_chunks(self, chunk_size: int, device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        """
+        The whole table in chunks of `chunk_size` rows, L2-normalised, float32, on
+        `device`, each with its validity mask: for nearest-neighbour search without
+        holding a second full-size copy of the table.
+        """
+        self.load()
+        for start in range(0, self.num_rows, chunk_size):
+            chunk = torch.from_numpy(numpy.asarray(self._matrix[start : start + chunk_size], dtype=numpy.float32))
+            valid = torch.from_numpy(self._valid[start : start + chunk_size])
+            yield (
+                torch.nn.functional.normalize(chunk.to(device), dim=-1),
+                valid.to(device),
+            )
+
+    # -- alignment, validation and caching --------------------------------------------
+
+    def _special_rows(self) -> List[int]:
+        specials = [self.vocab._padding_token, self.vocab._oov_token]
+        token_to_index = self.vocab.get_token_to_index_vocabulary(self.namespace)
+        return [token_to_index[token] for token in specials if token in token_to_index]
+
+    def _aligned_table(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        matrix, status = self._read_vectors(words)
+        if matrix.shape != (len(words), self.embedding_dim):
+            raise ConfigurationError(
+                f"{self.source_path} gave vectors of shape {matrix.shape[1:]} but the config says "
+                f"embedding_dim={self.embedding_dim}: set embedding_dim to {matrix.shape[-1]} or use other vectors"
+            )
+        special_rows = self._special_rows()
+        matrix[special_rows] = 0.0
+        status[special_rows] = MISSING
+        self._check_finite(matrix, words)
+        zero_rows = (status != MISSING) & ~matrix.any(axis=1)
+        if zero_rows.any():
+            logger.warning(
+                "%d words have an all-zero vector in %s (e.g. %s); they are treated as missing",
+                int(zero_rows.sum()), self.source_path, _examples(words, zero_rows),
+            )
+            status[zero_rows] = MISSING
+        if not (status != MISSING).any():
+            raise ConfigurationError(
+                f"None of the {len(words)} words of namespace '{self.namespace}' has a vector in "
+                f"{self.source_path}: is it the right file, with the same tokenisation and casing as the corpus?"
+            )
+        if not self.mask_missing:
+            matrix[status == MISSING] = matrix[status != MISSING].mean(axis=0)
+        return matrix.astype(self.dtype), status
+
+    def _check_finite(self, matrix: numpy.ndarray, words: List[str]) -> None:
+        bad_rows = ~numpy.isfinite(matrix).all(axis=1)
+        if bad_rows.any():
+            raise ConfigurationError(
+                f"{self.source_path} has NaN or infinite values in {int(bad_rows.sum())} vectors "
+                f"(e.g. {_examples(words, bad_rows)}): fix or regenerate the file"
+            )
+
+    def _log_coverage(self, status: numpy.ndarray) -> None:
+        counts = numpy.bincount(status, minlength=len(STATUS_NAMES))
+        total = max(len(status), 1)
+        summary = ", ".join(
+            f"{counts[code]} {name} ({100.0 * counts[code] / total:.1f}%)" for code, name in STATUS_NAMES.items()
+        )
+        fate = "masked out of the loss" if self.mask_missing else "replaced by the mean vector"
+        logger.info(
+            "Target vectors for %d words of '%s' from %s: %s; missing targets are %s",
+            len(status), self.namespace, self.source_path, summary, fate,
+        )
+
+    def _cache_path(self, words: List[str]) -> str:
+        stat = os.stat(self.source_path) if os.path.exists(self.source_path) else None
+        key = hashlib.sha256()
+        for part in (
+            type(self).__name__,
+            os.path.abspath(self.source_path),
+            f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "absent",
+            self.dtype,
+            str(self.embedding_dim),
+            str(self.mask_missing),
+            self._cache_options(),
+            "\n".join(words),
+        ):
+            key.update(part.encode("utf-8", "surrogateescape"))
+            key.update(b"\0")
+        name = os.path.basename(self.source_path)
+        return os.path.join(self.cache_dir, f"{name}.{key.hexdigest()[:20]}")
+
+    def _load_cache(self, cache_path: str, num_rows: int) -> Optional[Tuple[numpy.ndarray, numpy.ndarray]]:
+        if not os.path.exists(cache_path + ".status.npy"):
+            return None
+        try:
+            matrix = numpy.load(cache_path + ".npy", mmap_mode="r" if self.memory_map else None)
+            status = numpy.load(cache_path + ".status.npy")
+        except (OSError, ValueError) as error:
+            logger.warning("Ignoring the unreadable target cache %s (%s); rebuilding it", cache_path, error)
+            return None
+        if matrix.shape != (num_rows, self.embedding_dim) or status.shape != (num_rows,):
+            logger.warning("Ignoring the target cache %s, whose shape does not match; rebuilding it", cache_path)
+            return None
+        return matrix, status
+
+    def _save_cache(self, cache_path: str, matrix: numpy.ndarray, status: numpy.ndarray) -> None:
+        os.makedirs(self.cache_dir, exist_ok=True)
+        # The status file is written last: its presence marks a complete cache entry.
+        _atomic_save(cache_path + ".npy", matrix)
+        _atomic_save(cache_path + ".status.npy", status.astype(numpy.int8))
+
+
+def _atomic_save(path: str, array: numpy.ndarray) -> None:
+    directory = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            numpy.save(stream, array)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _examples(words: List[str], rows: numpy.ndarray, limit: int = 5) -> str:
+    return ", ".join(repr(words[i]) for i in numpy.flatnonzero(rows)[:limit])
+
+
+def align_by_word(
+    words: List[str], index: Dict[str, int], lowercase_fallback: bool
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """
+    For file formats without subwords: the row of each word in a word -> row
+    `index` (-1 if absent) and its status (`EXACT`, `LOWERCASED` or `MISSING`).
+    """
+    rows = numpy.full(len(words), -1, dtype=numpy.int64)
+    status = numpy.full(len(words), MISSING, dtype=numpy.int8)
+    for i, word in enumerate(words):
+        row = index.get(word)
+        if row is not None:
+            rows[i], status[i] = row, EXACT
+        elif lowercase_fallback and word.lower() in index:
+            rows[i], status[i] = index[word.lower()], LOWERCASED
+    return rows, status

@@ -1,0 +1,1 @@
+from elmo_c.models.continuous_output_language_model import ContinuousOutputLanguageModel

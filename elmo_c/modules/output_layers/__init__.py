@@ -1,0 +1,2 @@
+from elmo_c.modules.output_layers.output_layer import OutputLayer
+from elmo_c.modules.output_layers.continuous import ContinuousOutputLayer

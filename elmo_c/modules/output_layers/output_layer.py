@@ -1,0 +1,39 @@
+from typing import Dict, Tuple
+
+import torch
+from allennlp.common import Registrable
+
+
+class OutputLayer(torch.nn.Module, Registrable):
+    """
+    What a bidirectional language model puts on top of its encoder to turn the
+    states at the positions to predict into a loss.  ELMo-C's `continuous` layer
+    and the softmax baselines share this interface, so the same model and configs
+    serve them all.
+
+    Implementations are built by the model with `input_dim` (the encoder's output
+    size per direction) and, through `FromParams`, the `vocab`.
+    """
+
+    def forward(  # type: ignore[override]
+        self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        # Parameters
+
+        hidden : `torch.Tensor`
+            `(num_positions, input_dim)` encoder states at real (non-padding) positions.
+        targets : `torch.Tensor`
+            `(num_positions,)` ids of the words to predict (namespace `tokens`).
+        direction : `int`
+            0 for the forward language model, 1 for the backward one.
+
+        # Returns
+
+        `(loss_sum, num_targets)`: the summed loss and how many targets it covers
+        (an output layer may leave some out, such as words without a target vector).
+        """
+        raise NotImplementedError
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        return {}

@@ -1,0 +1,48 @@
+import math
+
+import numpy
+import pytest
+import scipy.special
+import torch
+
+from elmo_c.modules.continuous_losses import CosineLoss, VonMisesFisherLoss
+from allennlp.common import Params
+from elmo_c.modules.continuous_losses import ContinuousLoss
+
+
+def test_cosine_loss_is_one_minus_cosine_and_ignores_scale():
+    predictions = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    targets = torch.tensor([[3.0, 0.0], [0.0, -1.0], [1.0, 0.0]])
+    losses = CosineLoss()(predictions, targets)
+    assert losses.tolist() == pytest.approx([0.0, 2.0, 1 - 1 / math.sqrt(2)], abs=1e-6)
+
+
+def test_vmf_loss_matches_a_direct_scipy_computation():
+    generator = torch.Generator().manual_seed(0)
+    dimension = 300
+    predictions = torch.randn(8, dimension, generator=generator, dtype=torch.float64) * 3
+    targets = torch.randn(8, dimension, generator=generator, dtype=torch.float64)
+    lambda_1, lambda_2 = 0.5, 0.1
+    ours = VonMisesFisherLoss(lambda_1, lambda_2)(predictions, targets).numpy()
+
+    y, e = predictions.numpy(), targets.numpy()
+    kappa = numpy.linalg.norm(y, axis=1)
+    e_hat = e / numpy.linalg.norm(e, axis=1, keepdims=True)
+    order = dimension / 2 - 1
+    log_bessel = numpy.log(scipy.special.ive(order, kappa)) + kappa
+    log_c = order * numpy.log(kappa) - dimension / 2 * numpy.log(2 * numpy.pi) - log_bessel
+    expected = -log_c - lambda_1 * (y * e_hat).sum(axis=1) + lambda_2 * kappa
+    numpy.testing.assert_allclose(ours, expected, rtol=1e-9)
+
+
+def test_vmf_loss_gradient_pulls_prediction_towards_target():
+    target = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    prediction = torch.tensor([[0.0, 2.0, 0.0, 0.0]], requires_grad=True)
+    VonMisesFisherLoss()(prediction, target).sum().backward()
+    assert prediction.grad[0, 0] < 0  # a descent step increases the target component
+
+
+def test_losses_are_built_from_params():
+    assert isinstance(ContinuousLoss.from_params(Params({})), CosineLoss)
+    loss = ContinuousLoss.from_params(Params({"type": "vmf", "lambda_2": 0.3}))
+    assert isinstance(loss, VonMisesFisherLoss) and loss.lambda_2 == 0.3

@@ -1,0 +1,80 @@
+// The biLM shared by every pretraining config (ELMo-C and its baselines): one
+// place for the input layer and encoder sizes, so that the variants differ only
+// in their output layer.
+{
+  // ELMo's character CNN (bilm-tf's options): 2048 filters, 2 highway layers.
+  characters(projection_dim=512, filters=[[1, 32], [2, 32], [3, 64], [4, 128], [5, 256], [6, 512], [7, 1024]], num_highway=2):: {
+    type: 'characters',
+    projection_dim: projection_dim,
+    filters: filters,
+    num_highway: num_highway,
+    character_embedding_dim: 16,
+    activation: 'relu',
+  },
+
+  // ELMo's LSTM: 2 layers of 4096 cells projected to 512, residual between them.
+  encoder(cell_size=4096, projection_dim=512, num_layers=2, dropout=0.1, clip=null):: {
+    num_layers: num_layers,
+    cell_size: cell_size,
+    projection_dim: projection_dim,
+    dropout: dropout,
+    cell_clip: clip,
+    projection_clip: clip,
+    residual: true,
+  },
+
+  // One sentence per line, indexed as characters (input) and word ids (targets).
+  reader(tokenizer='whitespace', max_sequence_length=400):: {
+    type: 'elmo_c_sentences',
+    tokenizer: { type: tokenizer },
+    max_sequence_length: max_sequence_length,
+  },
+
+  // The pretraining model around a given output layer.
+  model(output_layer, input_layer=self.characters(), encoder=self.encoder(), dropout=0.1):: {
+    type: 'continuous_output_language_model',
+    input_layer: input_layer,
+    encoder: encoder,
+    output_layer: output_layer,
+    dropout: dropout,
+  },
+
+  // Fixed target vectors; the format follows the file name (.bin: FastText with
+  // subwords, .npy: matrix + words file, otherwise .vec/GloVe text, .gz allowed).
+  targets(path, embedding_dim):: {
+    type: if std.endsWith(path, '.bin') then 'fasttext' else if std.endsWith(path, '.npy') then 'npy' else 'text',
+    path: path,
+    embedding_dim: embedding_dim,
+  },
+
+  // ELMo-C's output layer.
+  continuous(targets, loss='cosine'):: {
+    type: 'continuous',
+    target_embeddings: targets,
+    loss: { type: loss },
+  },
+
+  // The data paths and target vectors, from the environment (unset variables
+  // default to the bundled fixtures: see elmo_c/config_defaults.py).
+  data:: {
+    train: std.extVar('ELMO_C_TRAIN'),
+    validation: std.extVar('ELMO_C_VALIDATION'),
+    targets: std.extVar('ELMO_C_TARGETS'),
+    targets_dim: std.parseInt(std.extVar('ELMO_C_TARGETS_DIM')),
+  },
+
+  // Adam as in the reference ELMo-C code, linear warm-up then decay, clipping.
+  trainer(num_epochs=10, lr=1e-3, warmup_steps=1000):: {
+    optimizer: { type: 'adam', lr: lr, betas: [0.9, 0.999], eps: 1e-6 },
+    learning_rate_scheduler: { type: 'linear_with_warmup', warmup_steps: warmup_steps },
+    grad_norm: 1.0,
+    num_epochs: num_epochs,
+    validation_metric: '+cosine',
+    checkpointer: { keep_most_recent_by_count: 2 },
+  },
+
+  // Batches of sentences of similar length.
+  data_loader(batch_size=64):: {
+    batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['source'] },
+  },
+}
