@@ -104,7 +104,8 @@ class ContinuousOutputLanguageModel(Model):
         backward_targets = torch.zeros_like(token_ids)
         forward_targets[:, :-1] = token_ids[:, 1:]
         backward_targets[:, 1:] = token_ids[:, :-1]
-        return forward_targets, backward_targets
+        is_token = token_ids != 0  # padding positions predict nothing
+        return forward_targets * is_token, backward_targets * is_token
 
     def _direction_loss(
         self, states: torch.Tensor, targets: torch.Tensor, direction: int

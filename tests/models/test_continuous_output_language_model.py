@@ -1,0 +1,79 @@
+import os
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.models import Model
+
+from elmo_c.config_defaults import FIXTURES
+from elmo_c.models import ContinuousOutputLanguageModel
+
+CONFIG = os.path.join(FIXTURES, "configs", "elmo_c_tiny.jsonnet")
+TRAIN = os.path.join(FIXTURES, "lm", "train.txt")
+
+
+class TestContinuousOutputLanguageModel(ModelTestCase):
+    def setup_method(self):
+        super().setup_method()
+        self.set_up_model(CONFIG, TRAIN)
+
+    def test_trains_saves_loads_and_predicts_the_same(self):
+        self.ensure_model_can_train_save_and_load(self.param_file, seed=13)
+
+    def test_vmf_loss_trains_saves_and_loads(self, monkeypatch):
+        monkeypatch.setenv("ELMO_C_TEST_LOSS", "vmf")
+        self.ensure_model_can_train_save_and_load(self.param_file, seed=13)
+
+    def test_loss_decreases_on_the_fixtures(self):
+        torch.manual_seed(0)
+        batch = Batch(self.instances[:16])
+        batch.index_instances(self.vocab)
+        tensors = batch.as_tensor_dict()
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-2)
+        losses = []
+        for _ in range(30):
+            optimizer.zero_grad()
+            loss = self.model(**tensors)["loss"]
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[-1] < 0.7 * losses[0]
+
+    def test_targets_are_not_parameters_buffers_or_state(self):
+        table_rows = self.vocab.get_vocab_size("tokens")
+        state = self.model.state_dict()
+        assert not any(tensor.shape[:1] == (table_rows,) and tensor.dim() == 2 for tensor in state.values())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        assert trainable == sum(p.numel() for p in self.model.parameters())
+        self.model.output_layer.target_embeddings.load()
+        assert self.model.output_layer.target_embeddings._matrix.shape == (table_rows, 16)
+        assert set(self.model.state_dict()) == set(state)
+
+    def test_metrics_have_cosine_and_neighbour_accuracies_in_evaluation(self):
+        self.model.eval()
+        with torch.no_grad():
+            self.model(**self.dataset.as_tensor_dict())
+        metrics = self.model.get_metrics(reset=True)
+        assert {"forward_loss", "backward_loss", "cosine", "top1_accuracy", "top10_accuracy"} <= set(metrics)
+        assert -1.0 <= metrics["cosine"] <= 1.0
+        assert 0.0 <= metrics["top1_accuracy"] <= metrics["top10_accuracy"] <= 1.0
+        self.model.train()
+        assert "top1_accuracy" not in self.model.get_metrics()
+
+    def test_targets_are_the_next_and_previous_words(self):
+        token_ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+        forward, backward = ContinuousOutputLanguageModel._targets(token_ids)
+        assert forward.tolist() == [[6, 7, 0, 0], [9, 0, 0, 0]]
+        assert backward.tolist() == [[0, 5, 6, 0], [0, 8, 0, 0]]
+
+
+def test_paper_size_config_builds_the_papers_architecture():
+    params = Params.from_file(os.path.join(os.path.dirname(FIXTURES), "training_config", "elmo_c.jsonnet"))
+    model_params = params.pop("model")
+    assert model_params["encoder"]["cell_size"] == 4096
+    assert model_params["encoder"]["projection_dim"] == 512
+    assert model_params["output_layer"]["target_embeddings"]["embedding_dim"] == 300
+    assert model_params["output_layer"]["loss"]["type"] == "cosine"
+    assert sum(width for _, width in model_params["input_layer"]["filters"]) == 2048
