@@ -18,6 +18,7 @@ DEFAULTS = {
     "ELMO_C_FIXTURES": FIXTURES,
     "ELMO_C_TEST_TARGETS": os.path.join(FIXTURES, "targets", "fasttext.bin"),
     "ELMO_C_TEST_LOSS": "cosine",
+    "ELMO_C_TEST_INPUT": "characters",
 }
 
 

@@ -63,18 +63,22 @@
     targets_dim: std.parseInt(std.extVar('ELMO_C_TARGETS_DIM')),
   },
 
-  // Adam as in the reference ELMo-C code, linear warm-up then decay, clipping.
+  // Adam as in the reference ELMo-C code, gradient clipping, and a schedule that
+  // warms up linearly to `lr` and then decays as 1/sqrt(step) (Noam's, which
+  // unlike linear decay needs no epoch length: the loader streams the corpus).
   trainer(num_epochs=10, lr=1e-3, warmup_steps=1000):: {
     optimizer: { type: 'adam', lr: lr, betas: [0.9, 0.999], eps: 1e-6 },
-    learning_rate_scheduler: { type: 'linear_with_warmup', warmup_steps: warmup_steps },
+    learning_rate_scheduler: { type: 'noam', model_size: 1, warmup_steps: warmup_steps, factor: lr * std.sqrt(warmup_steps) },
     grad_norm: 1.0,
     num_epochs: num_epochs,
     validation_metric: '+cosine',
     checkpointer: { keep_most_recent_by_count: 2 },
   },
 
-  // Batches of sentences of similar length.
-  data_loader(batch_size=64):: {
+  // Batches of sentences of similar length, bucketed within a window of
+  // instances so that memory stays flat however large the corpus is.
+  data_loader(batch_size=64, max_instances_in_memory=100 * batch_size):: {
     batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['source'] },
+    max_instances_in_memory: max_instances_in_memory,
   },
 }

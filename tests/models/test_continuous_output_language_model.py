@@ -26,6 +26,16 @@ class TestContinuousOutputLanguageModel(ModelTestCase):
         monkeypatch.setenv("ELMO_C_TEST_LOSS", "vmf")
         self.ensure_model_can_train_save_and_load(self.param_file, seed=13)
 
+    def test_word_vector_input_trains_saves_and_loads_with_its_frozen_table(self, monkeypatch):
+        monkeypatch.setenv("ELMO_C_TEST_INPUT", "word_vectors")
+        model, _ = self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=13, gradients_to_ignore={"input_layer.embedding.weight"}
+        )
+        table = model.input_layer.embedding.weight
+        assert not table.requires_grad and bool(model.input_layer.filled)
+        rows, valid = model.input_layer.vectors.lookup(torch.arange(table.size(0)))
+        torch.testing.assert_close(table, rows * valid.unsqueeze(-1))
+
     def test_loss_decreases_on_the_fixtures(self):
         torch.manual_seed(0)
         batch = Batch(self.instances[:16])

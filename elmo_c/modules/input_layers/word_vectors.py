@@ -41,7 +41,8 @@ class WordVectorInput(InputLayer):
         self.embedding = torch.nn.Embedding(num_words, vectors.embedding_dim)
         self.embedding.weight.requires_grad = False
         self.register_buffer("filled", torch.tensor(False))
-        self.projection = torch.nn.Linear(vectors.embedding_dim, projection_dim)
+        # A bias before layer norm would be cancelled by it.
+        self.projection = torch.nn.Linear(vectors.embedding_dim, projection_dim, bias=not layer_norm)
         self.layer_norm = torch.nn.LayerNorm(projection_dim) if layer_norm else None
 
     def get_output_dim(self) -> int:

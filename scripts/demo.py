@@ -1,0 +1,160 @@
+"""
+The README's main job, end to end on real text: pretrain a small ELMo-C on the Penn
+Treebank (from the `treebank` package) with FastText targets trained on the same
+corpus, then compare validation metrics of the untrained and the trained model.
+
+Every step runs the public CLI (`allennlp build-targets`, `allennlp train`,
+`allennlp evaluate`) so the log shows exactly what a user would type.  Outputs go
+to `runs/demo/` (or `$ELMO_C_DEMO_DIR`); finished steps are reused on reruns
+unless `--fresh` is given.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
+METRICS = ["cosine", "top1_accuracy", "top10_accuracy", "loss"]
+
+
+def main() -> None:
+    args = _arguments()
+    run_dir = os.path.abspath(args.output)
+    if args.fresh and os.path.isdir(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    started = time.time()
+
+    data = _stage("Penn Treebank text from the `treebank` package", lambda: prepare_ptb(run_dir, args.train_sentences))
+    targets = os.path.join(run_dir, "targets", "ptb_fasttext.bin")
+    _stage(
+        "FastText targets (skipgram + subwords) trained on the corpus",
+        lambda: _allennlp(
+            ["build-targets", data["train"], targets, "--dim", str(args.dim), "--epochs", "5", "--bucket", "100000"],
+            run_dir, "build-targets", skip_if=targets,
+        ),
+    )
+    pretrain_dir = os.path.join(run_dir, "pretrain")
+    environment = {
+        "ELMO_C_TRAIN": data["train"],
+        "ELMO_C_VALIDATION": data["valid"],
+        "ELMO_C_TARGETS": targets,
+        "ELMO_C_TARGETS_DIM": str(args.dim),
+    }
+    overrides = json.dumps({"trainer.num_epochs": args.epochs})
+    _stage(
+        f"Pretraining a small ELMo-C ({args.epochs} epoch(s), training_config/elmo_c_small.jsonnet)",
+        lambda: _allennlp(
+            ["train", os.path.join(ROOT, "training_config", "elmo_c_small.jsonnet"), "-s", pretrain_dir,
+             "--include-package", "elmo_c", "-o", overrides],
+            run_dir, "pretrain", environment, skip_if=os.path.join(pretrain_dir, "model.tar.gz"),
+        ),
+    )
+    archive = os.path.join(pretrain_dir, "model.tar.gz")
+    trained_file = os.path.join(run_dir, "validation_metrics_trained.json")
+    _stage(
+        "Evaluating the trained model on the validation set",
+        lambda: _allennlp(
+            ["evaluate", archive, data["valid"], "--output-file", trained_file, "--include-package", "elmo_c"],
+            run_dir, "evaluate", environment,
+        ),
+    )
+    untrained = _stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
+    with open(trained_file) as stream:
+        trained = json.load(stream)
+    _report(untrained, trained, time.time() - started, run_dir)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=os.environ.get("ELMO_C_DEMO_DIR", os.path.join(ROOT, "runs", "demo")))
+    parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs (default 1)")
+    parser.add_argument("--dim", type=int, default=100, help="dimension of the FastText targets (default 100)")
+    parser.add_argument("--train-sentences", type=int, default=None, help="use only the first N training sentences")
+    parser.add_argument("--fresh", action="store_true", help="delete earlier outputs and start over")
+    return parser.parse_args()
+
+
+def prepare_ptb(run_dir: str, limit: int = None) -> Dict[str, str]:
+    """Mikolov's PTB split, one sentence per line, written once under run_dir/data."""
+    import treebank
+
+    paths = {}
+    for split in ("train", "valid", "test"):
+        path = os.path.join(run_dir, "data", f"ptb.{split}.txt")
+        paths[split] = path
+        if os.path.exists(path):
+            continue
+        lines = [line.strip() for line in treebank.penn[split].split("\n") if line.strip()]
+        if split == "train" and limit:
+            lines = lines[:limit]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as stream:
+            stream.write("\n".join(lines) + "\n")
+        os.replace(path + ".tmp", path)
+        print(f"    {split}: {len(lines)} sentences, {sum(len(l.split()) for l in lines)} tokens -> {path}")
+    return paths
+
+
+def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
+    """The archived model's architecture and vocabulary, freshly initialised with its seed."""
+    from allennlp.common.util import prepare_environment
+    from allennlp.data.data_loaders import MultiProcessDataLoader
+    from allennlp.models import Model
+    from allennlp.models.archival import load_archive
+    from allennlp.training.util import evaluate
+
+    import elmo_c  # noqa: F401  (registers the plugin)
+
+    archive = load_archive(archive_path)
+    config = archive.config.duplicate()
+    prepare_environment(config)
+    model = Model.from_params(vocab=archive.model.vocab, params=config.pop("model"))
+    loader = MultiProcessDataLoader(archive.validation_dataset_reader, validation_path, batch_size=64)
+    loader.index_with(model.vocab)
+    return evaluate(model, loader, cuda_device=-1)
+
+
+def _allennlp(arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None):
+    if skip_if and os.path.exists(skip_if):
+        print(f"    reusing {skip_if}")
+        return
+    log_path = os.path.join(run_dir, "logs", f"{name}.log")
+    command = [ALLENNLP] + arguments
+    print("    $ " + " ".join(f"{k}={v}" for k, v in (environment or {}).items()) + (" " if environment else "") + " ".join(command[:1] + [a if " " not in a else repr(a) for a in command[1:]]).replace(ALLENNLP, "allennlp"))
+    print(f"    (log: {log_path})")
+    with open(log_path, "w") as log:
+        result = subprocess.run(command, env={**os.environ, **(environment or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    if result.returncode != 0:
+        with open(log_path) as log:
+            tail = log.read()[-3000:]
+        sys.exit(f"\n`allennlp {arguments[0]}` failed (exit {result.returncode}); end of {log_path}:\n{tail}")
+
+
+def _stage(title: str, work):
+    print(f"\n==> {title}", flush=True)
+    started = time.time()
+    result = work()
+    print(f"    done in {time.time() - started:.0f} s", flush=True)
+    return result
+
+
+def _report(untrained: Dict[str, float], trained: Dict[str, float], seconds: float, run_dir: str) -> None:
+    print("\nValidation metrics (PTB valid), small ELMo-C:\n")
+    print(f"    {'metric':<16} {'untrained':>10} {'trained':>10}")
+    for metric in METRICS:
+        print(f"    {metric:<16} {untrained.get(metric, float('nan')):>10.4f} {trained.get(metric, float('nan')):>10.4f}")
+    summary = {"untrained": untrained, "trained": trained, "seconds": round(seconds, 1)}
+    with open(os.path.join(run_dir, "summary.json"), "w") as stream:
+        json.dump(summary, stream, indent=2)
+    print(f"\nTotal time {seconds / 60:.1f} min.  Model archive: {os.path.join(run_dir, 'pretrain', 'model.tar.gz')}")
+    print(f"Summary: {os.path.join(run_dir, 'summary.json')}")
+
+
+if __name__ == "__main__":
+    main()
