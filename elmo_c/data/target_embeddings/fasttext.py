@@ -1,3 +1,5 @@
+import logging
+import mmap
 import os
 import struct
 from typing import Dict, List, Optional, Tuple
@@ -9,7 +11,19 @@ from allennlp.data import Vocabulary
 
 from elmo_c.data.target_embeddings.target_embeddings import EXACT, MISSING, SUBWORD, TargetEmbeddings
 
+logger = logging.getLogger(__name__)
+
 _FASTTEXT_MAGIC = 793712314
+# The layout of a .bin model: magic and version, then the arguments (dim, ws, epoch,
+# minCount, neg, wordNgrams, loss, model, bucket, minn, maxn, lrUpdateRate, t), the
+# dictionary (its sizes, then per entry a NUL-terminated word, an int64 count and an
+# int8 type, then the pruned-index pairs), and the input and output matrices, each
+# after a "quantised" flag byte: int64 rows and columns, then float32 values.
+_HEADER = struct.Struct("<ii")
+_ARGS = struct.Struct("<12id")
+_DICTIONARY = struct.Struct("<iiiqq")
+_ENTRY_TAIL = 9
+_MATRIX = struct.Struct("<qq")
 # ELMo's sentence boundaries have no vector of their own in a FastText model
 # trained on lines of text; FastText's end-of-line token "</s>" plays their role.
 _DEFAULT_ALIASES = {"<S>": "</s>", "</S>": "</s>"}
@@ -83,3 +97,53 @@ class FastTextTargetEmbeddings(TargetEmbeddings):
                 f"{self.path} is not a FastText .bin model (wrong magic number): use the `text` type for "
                 f".vec/GloVe files and `npy` for numpy matrices"
             )
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """
+        fastText's loader does not notice the end of the file: given a truncated
+        model it crashes the process, loops forever or silently loads garbage.  So
+        the size the header and dictionary announce is checked first.
+        """
+        with open(self.path, "rb") as stream:
+            with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                expected = _announced_size(data)
+                actual = len(data)
+        if expected is None or expected > actual:
+            announced = "more" if expected is None else f"{expected}"
+            raise ConfigurationError(
+                f"The FastText model {self.path} is truncated or corrupt: it has {actual} bytes but its header "
+                f"and dictionary announce {announced}; copy or train it again"
+            )
+        if expected < actual:
+            logger.warning("%s has %d bytes after the end of the FastText model", self.path, actual - expected)
+
+
+def _announced_size(data: mmap.mmap) -> Optional[int]:
+    """
+    The size in bytes of a fastText model according to its header and dictionary, or
+    `None` if `data` ends before them or they make no sense.  Quantised models
+    (`.ftz`) are only checked up to their dictionary.
+    """
+    try:
+        args = _ARGS.unpack_from(data, _HEADER.size)
+        dim = args[0]
+        position = _HEADER.size + _ARGS.size
+        num_entries, _, _, _, pruned_size = _DICTIONARY.unpack_from(data, position)
+        position += _DICTIONARY.size
+        for _ in range(num_entries):
+            position = data.find(b"\0", position)
+            if position < 0:
+                return None
+            position += 1 + _ENTRY_TAIL
+        position += 8 * max(pruned_size, 0)
+        for _ in ("input", "output"):
+            if data[position]:
+                return len(data)
+            rows, columns = _MATRIX.unpack_from(data, position + 1)
+            if rows < 0 or columns != dim:
+                return None
+            position += 1 + _MATRIX.size + 4 * rows * columns
+        return position
+    except (struct.error, IndexError):
+        return None

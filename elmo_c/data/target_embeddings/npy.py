@@ -67,7 +67,7 @@ class NpyTargetEmbeddings(TargetEmbeddings):
             raise ConfigurationError(f"Target vector file {self.path} does not exist: check the path in the config")
         try:
             vectors = numpy.load(self.path, mmap_mode="r")
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError) as error:
             raise ConfigurationError(
                 f"{self.path} is not a readable .npy matrix ({error}): it may be truncated; save it again"
             ) from None
@@ -83,7 +83,7 @@ class NpyTargetEmbeddings(TargetEmbeddings):
             )
         try:
             with open(self.words_path, encoding="utf-8") as stream:
-                words = stream.read().splitlines()
+                words = _lines(stream.read())
         except UnicodeDecodeError as error:
             raise ConfigurationError(f"{self.words_path} is not valid UTF-8 ({error.reason}): re-encode it") from None
         if len(words) != num_rows:
@@ -91,3 +91,12 @@ class NpyTargetEmbeddings(TargetEmbeddings):
                 f"{self.words_path} lists {len(words)} words but {self.path} has {num_rows} rows: they must match"
             )
         return words
+
+
+def _lines(text: str) -> List[str]:
+    """
+    The lines of `text`, split on newlines only: `str.splitlines` would also split
+    words containing characters such as U+0085 or U+2028.
+    """
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines

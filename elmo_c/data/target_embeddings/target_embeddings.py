@@ -137,8 +137,8 @@ class TargetEmbeddings(Registrable):
         valid = torch.from_numpy(self._valid[flat_ids])
         shape = tuple(ids.shape)
         return (
-            rows.view(*shape, self.embedding_dim).to(ids.device, non_blocking=True),
-            valid.view(*shape).to(ids.device, non_blocking=True),
+            rows.view(shape + (self.embedding_dim,)).to(ids.device, non_blocking=True),
+            valid.view(shape).to(ids.device, non_blocking=True),
         )
 
     def unit_chunks(self, chunk_size: int, device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
@@ -149,7 +149,8 @@ class TargetEmbeddings(Registrable):
         """
         self.load()
         for start in range(0, self.num_rows, chunk_size):
-            chunk = torch.from_numpy(numpy.asarray(self._matrix[start : start + chunk_size], dtype=numpy.float32))
+            # A copy: a slice of the read-only memory map is not writable, which torch warns about.
+            chunk = torch.from_numpy(numpy.array(self._matrix[start : start + chunk_size], dtype=numpy.float32))
             valid = torch.from_numpy(self._valid[start : start + chunk_size])
             yield (
                 torch.nn.functional.normalize(chunk.to(device), dim=-1),
@@ -188,7 +189,16 @@ class TargetEmbeddings(Registrable):
             )
         if not self.mask_missing:
             matrix[status == MISSING] = matrix[status != MISSING].mean(axis=0)
-        return matrix.astype(self.dtype), status
+        return self._cast(matrix), status
+
+    def _cast(self, matrix: numpy.ndarray) -> numpy.ndarray:
+        stored = matrix.astype(self.dtype)
+        if not numpy.isfinite(stored).all():
+            raise ConfigurationError(
+                f"{self.source_path} has values too large for {self.dtype} (largest magnitude "
+                f"{float(numpy.abs(matrix).max()):g}): use dtype float32"
+            )
+        return stored
 
     def _check_finite(self, matrix: numpy.ndarray, words: List[str]) -> None:
         bad_rows = ~numpy.isfinite(matrix).all(axis=1)
@@ -234,7 +244,7 @@ class TargetEmbeddings(Registrable):
         try:
             matrix = numpy.load(cache_path + ".npy", mmap_mode="r" if self.memory_map else None)
             status = numpy.load(cache_path + ".status.npy")
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError) as error:
             logger.warning("Ignoring the unreadable target cache %s (%s); rebuilding it", cache_path, error)
             return None
         if matrix.shape != (num_rows, self.embedding_dim) or status.shape != (num_rows,):

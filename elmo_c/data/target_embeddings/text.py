@@ -1,6 +1,7 @@
 import gzip
 import logging
 import os
+import zlib
 from typing import BinaryIO, Dict, List, Optional, Tuple
 
 import numpy
@@ -61,6 +62,15 @@ class TextTargetEmbeddings(TargetEmbeddings):
     def _read_file(self, wanted: set) -> Tuple[Dict[str, int], List[numpy.ndarray]]:
         if not os.path.isfile(self.path):
             raise ConfigurationError(f"Target vector file {self.path} does not exist: check the path in the config")
+        try:
+            return self._parse(wanted)
+        except (EOFError, OSError, zlib.error) as error:
+            raise ConfigurationError(
+                f"Could not read {self.path} ({error}): the file is probably truncated or not gzip-compressed "
+                f"despite its name; copy or generate it again"
+            ) from None
+
+    def _parse(self, wanted: set) -> Tuple[Dict[str, int], List[numpy.ndarray]]:
         index: Dict[str, int] = {}
         vectors: List[numpy.ndarray] = []
         header_count: Optional[int] = None
@@ -82,11 +92,20 @@ class TextTargetEmbeddings(TargetEmbeddings):
                     duplicates += 1
                 elif word in wanted:
                     index[word] = len(vectors)
-                    vectors.append(numpy.array(fields[1:], dtype=numpy.float32))
+                    vectors.append(self._values(fields[1:], line_number))
         self._check_count(header_count, num_lines)
         if duplicates:
             logger.warning("%s has %d duplicate words; the first vector of each is used", self.path, duplicates)
         return index, vectors
+
+    def _values(self, fields: List[str], line_number: int) -> numpy.ndarray:
+        try:
+            return numpy.array(fields, dtype=numpy.float32)
+        except ValueError as error:
+            raise ConfigurationError(
+                f"{self.path}, line {line_number}, has a value that is not a number ({error}): "
+                f"the file is corrupt; copy or generate it again"
+            ) from None
 
     def _decode(self, raw: bytes, line_number: int) -> str:
         try:

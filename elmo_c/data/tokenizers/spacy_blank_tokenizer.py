@@ -23,7 +23,9 @@ class SpacyBlankTokenizer(Tokenizer):
         self._nlp = spacy.blank(language)
 
     def tokenize(self, text: str) -> List[Token]:
-        return [Token(token.text, idx=token.idx) for token in self._nlp(text) if not token.is_space]
+        # The tokenizer alone: calling the (empty) pipeline would refuse texts longer than
+        # `nlp.max_length` (1,000,000 characters).
+        return [Token(token.text, idx=token.idx) for token in self._nlp.tokenizer(text) if not token.is_space]
 
     def _to_params(self):
         return {"type": "spacy_blank", "language": self.language}
