@@ -15,6 +15,19 @@
 * `fixtures/targets/vectors.npy` + `vectors.words.txt`: the rows of `vectors.vec` as a
   float32 matrix (exactly the values `vectors.vec` parses to) and its words, in order.
 
+Downstream fixtures (toy data in each task's real format, for `training_config/downstream/`):
+
+* `fixtures/downstream/conll2003/{train,dev,test}.txt`: CoNLL-2003 NER columns (word POS
+  chunk NER, IOB1 tags as in the original data, `-DOCSTART-` between documents).
+* `fixtures/downstream/conll2012/{train,development,test}/<genre>/*.gold_conll`: CoNLL-2012
+  (OntoNotes) files with named-entity and SRL columns, as read by allennlp-models' `srl`
+  reader (which walks a directory for `*gold_conll` files).
+* `fixtures/downstream/sst/{train,dev,test}.txt`: SST-style PTB trees with a sentiment
+  label (0-4) on every node, for the `sst_tokens` reader.
+* `fixtures/elmo_c_tiny/model.tar.gz`: `fixtures/configs/elmo_c_tiny.jsonnet` trained for one
+  epoch with fixed seeds (the default `ELMO_C_ARCHIVE` of the downstream configs).  Its
+  config names the fixtures by relative paths, so it holds no path of this machine.
+
 Usage: `python scripts/make_fixtures.py` from the repository root (or anywhere).
 """
 
@@ -23,8 +36,11 @@ import io
 import logging
 import os
 import random
+import shutil
+import subprocess
 import sys
-from typing import Dict, List
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import fasttext
 import numpy

@@ -577,3 +577,17 @@ def test_an_empty_file_holds_no_vectors(vocab, tmp_path):
     (tmp_path / "empty.vec").write_text("")
     with pytest.raises(ConfigurationError, match="empty.vec holds no vectors"):
         text_embeddings(vocab, tmp_path / "empty.vec", tmp_path).load()
+
+
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
+    from allennlp.data import Vocabulary
+
+    from elmo_c.data.target_embeddings import TextTargetEmbeddings
+
+    path = tmp_path / "bom.vec"
+    path.write_bytes("\ufeff2 3\nalpha 1 2 3\nbeta 4 5 6\n".encode("utf-8"))
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["alpha", "beta"], "tokens")
+    targets = TextTargetEmbeddings(vocab, path=str(path), embedding_dim=3, cache_dir=str(tmp_path))
+    rows, valid = targets.lookup(torch.tensor([vocab.get_token_index("beta", "tokens")]))
+    assert rows.tolist() == [[4.0, 5.0, 6.0]] and valid.tolist() == [True]

@@ -109,7 +109,7 @@ class TextTargetEmbeddings(TargetEmbeddings):
 
     def _decode(self, raw: bytes, line_number: int) -> str:
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8-sig" if line_number == 1 else "utf-8")  # tolerate a byte-order mark
         except UnicodeDecodeError as error:
             raise ConfigurationError(
                 f"{self.path}, line {line_number}, is not valid UTF-8 ({error.reason} at byte {error.start}): "
