@@ -10,7 +10,8 @@ local bilm = import 'elmo_c_encoder.libsonnet';
 local data = bilm.data;
 
 {
-  dataset_reader: bilm.reader(),
+  // 20-token windows of the running text, as ELMo and ELMo-C were trained.
+  dataset_reader: bilm.reader(window_size=20),
   train_data_path: data.train,
   validation_data_path: data.validation,
   model: bilm.model(

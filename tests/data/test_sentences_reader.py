@@ -177,3 +177,24 @@ def test_tensors_of_a_batch(tmp_path):
     tensors = instances[1].as_tensor_dict({"source": lengths[0]})["source"]
     assert tensors["tokens"]["tokens"].tolist()[3:] == [0, 0]
     assert torch.equal(tensors["elmo_characters"]["elmo_tokens"][3:], torch.zeros(2, 50, dtype=torch.long))
+
+
+def test_packed_windows_hold_exactly_window_size_tokens_with_boundaries(tmp_path):
+    from elmo_c.data.dataset_readers import SentencesDatasetReader
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\nd e\nf g h i j k\n")
+    instances = list(SentencesDatasetReader(window_size=4).read(str(corpus)))
+    windows = [[token.text for token in instance["source"].tokens] for instance in instances]
+    stream = ["<S>", "a", "b", "c", "</S>", "<S>", "d", "e", "</S>", "<S>", "f", "g", "h", "i", "j", "k", "</S>"]
+    assert [token for window in windows for token in window] == stream
+    assert [len(window) for window in windows] == [4, 4, 4, 4, 1]
+
+
+def test_window_size_must_hold_a_prediction():
+    from allennlp.common.checks import ConfigurationError
+
+    from elmo_c.data.dataset_readers import SentencesDatasetReader
+
+    with pytest.raises(ConfigurationError):
+        SentencesDatasetReader(window_size=1)

@@ -37,6 +37,10 @@ class SentencesDatasetReader(DatasetReader):
     encoding_errors : `str`, optional (default = `"strict"`)
         What to do with bytes that are not UTF-8: `"strict"` stops with an error
         naming the file and line, `"replace"` substitutes U+FFFD.
+    window_size : `int`, optional (default = `None`)
+        Pack the token stream (boundaries included) into windows of exactly this
+        many tokens, as ELMo was trained (20): no padding, sentences cross windows.
+        `None` gives one instance per sentence.
     """
 
     def __init__(
@@ -46,11 +50,14 @@ class SentencesDatasetReader(DatasetReader):
         add_boundaries: bool = True,
         max_sequence_length: int = 400,
         encoding_errors: str = "strict",
+        window_size: Optional[int] = None,
         **kwargs,
     ) -> None:
         super().__init__(manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs)
         if max_sequence_length < 1:
             raise ConfigurationError(f"max_sequence_length must be positive, got {max_sequence_length}")
+        if window_size is not None and window_size < 2:
+            raise ConfigurationError(f"window_size must be at least 2 tokens, got {window_size}")
         if encoding_errors not in ("strict", "replace"):
             raise ConfigurationError(f'encoding_errors must be "strict" or "replace", not "{encoding_errors}"')
         self._tokenizer = tokenizer or WhitespaceTokenizer()
@@ -61,9 +68,14 @@ class SentencesDatasetReader(DatasetReader):
         self._add_boundaries = add_boundaries
         self._max_sequence_length = max_sequence_length
         self._encoding_errors = encoding_errors
+        self._window_size = window_size
 
     def _read(self, file_path: str) -> Iterable[Instance]:
-        for sentence in self.shard_iterable(self._sentences(str(file_path))):
+        sentences = self.shard_iterable(self._sentences(str(file_path)))
+        if self._window_size is not None:
+            yield from self._windows(sentences)
+            return
+        for sentence in sentences:
             yield from self._instances(sentence)
 
     def text_to_instance(self, sentence: Union[str, List[str]]) -> Instance:  # type: ignore
@@ -79,14 +91,30 @@ class SentencesDatasetReader(DatasetReader):
         for start in range(0, len(tokens), self._max_sequence_length):
             yield self._instance(tokens[start : start + self._max_sequence_length])
 
+    def _windows(self, sentences: Iterable[str]) -> Iterator[Instance]:
+        window_size = self._window_size
+        assert window_size is not None
+        buffer: List[Token] = []
+        for sentence in sentences:
+            buffer.extend(self._with_boundaries(self._tokenize(sentence)))
+            while len(buffer) >= window_size:
+                yield self._field_instance(buffer[:window_size])
+                buffer = buffer[window_size:]
+        if buffer:
+            yield self._field_instance(buffer)
+
     def _tokenize(self, sentence: Union[str, List[str]]) -> List[Token]:
         if isinstance(sentence, str):
             return self._tokenizer.tokenize(sentence)
         return [Token(word) for word in sentence]
 
     def _instance(self, tokens: List[Token]) -> Instance:
-        if self._add_boundaries:
-            tokens = [Token("<S>")] + tokens + [Token("</S>")]
+        return self._field_instance(self._with_boundaries(tokens))
+
+    def _with_boundaries(self, tokens: List[Token]) -> List[Token]:
+        return [Token("<S>")] + tokens + [Token("</S>")] if self._add_boundaries else tokens
+
+    def _field_instance(self, tokens: List[Token]) -> Instance:
         return Instance({"source": TextField(tokens, self._token_indexers)})
 
     def _sentences(self, file_path: str) -> Iterator[str]:
