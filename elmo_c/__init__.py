@@ -12,3 +12,5 @@ import elmo_c.commands  # noqa: E402
 import elmo_c.data  # noqa: E402
 import elmo_c.models  # noqa: E402
 import elmo_c.modules  # noqa: E402
+import elmo_c.training  # noqa: E402
+import elmo_c.predictors  # noqa: E402

@@ -1,0 +1,223 @@
+"""
+The `export-elmo` subcommand: writes a trained ELMo-C's character CNN and biLM in
+ELMo's format, for any code that reads ELMo (allennlp's `Elmo`,
+`elmo_token_embedder`, bilm-tf).
+
+```
+allennlp export-elmo ARCHIVE OUT_DIR
+```
+
+writes `OUT_DIR/options.json` and `OUT_DIR/weights.hdf5`, each atomically (to a
+temporary file in `OUT_DIR`, then renamed), so a crash never leaves a half-written
+file behind.  The output layer is not exported: ELMo's files hold no softmax either
+way, and downstream use needs none.
+
+ELMo's format cannot express every ELMo-C; these are refused with a
+`ConfigurationError`: the `word_vectors` input layer, an input layer whose size
+differs from the LSTM's `projection_dim`, no residual connections with two or more
+layers, and clipping values that are not positive.  A model without projection
+(`projection_dim == cell_size`) is exported with an identity projection, which
+computes the same thing.
+"""
+import argparse
+import json
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Tuple
+
+import numpy
+import torch
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common.checks import ConfigurationError
+
+from elmo_c.models.archive_loading import PretrainedBiLm
+from elmo_c.modules.bilm_encoder import ProjectedLstm
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    import h5py
+
+logger = logging.getLogger(__name__)
+
+OPTIONS_NAME = "options.json"
+WEIGHTS_NAME = "weights.hdf5"
+# ELMo's character ids: 256 bytes, 5 specials and padding (bilm-tf's inference value).
+_N_CHARACTERS = 262
+_MAX_CHARACTERS_PER_TOKEN = 50
+
+
+@Subcommand.register("export-elmo")
+class ExportElmo(Subcommand):
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        description = (
+            "Export a trained ELMo-C's character CNN and biLM to ELMo's options.json + "
+            "weights.hdf5, readable by allennlp's Elmo and elmo_token_embedder."
+        )
+        subparser = parser.add_parser(self.name, description=description, help=description)
+        subparser.add_argument("archive_file", metavar="ARCHIVE", help="the model.tar.gz of an ELMo-C model")
+        subparser.add_argument("output_dir", metavar="OUT_DIR", help="where to write options.json and weights.hdf5")
+        subparser.set_defaults(func=export_elmo_from_args)
+        return subparser
+
+
+def export_elmo_from_args(args: argparse.Namespace) -> Tuple[str, str]:
+    """Entry point of the `export-elmo` subcommand."""
+    return export_elmo(args.archive_file, args.output_dir)
+
+
+def export_elmo(archive_file: str, output_dir: str) -> Tuple[str, str]:
+    """
+    Writes ELMo's options and weight files for an ELMo-C archive.
+
+    # Parameters
+
+    archive_file : `str`
+        A `continuous_output_language_model` archive (or serialization directory).
+    output_dir : `str`
+        Created if needed; existing `options.json` and `weights.hdf5` are replaced.
+
+    # Returns
+
+    The paths of the options file and the weight file.
+    """
+    bilm = PretrainedBiLm.from_archive(archive_file)
+    check_exportable(bilm, archive_file)
+    os.makedirs(output_dir, exist_ok=True)
+    options_path = os.path.join(output_dir, OPTIONS_NAME)
+    weights_path = os.path.join(output_dir, WEIGHTS_NAME)
+    with atomic_output_path(weights_path) as temporary:
+        with h5py.File(temporary, "w") as weights_file:
+            for name, array in elmo_weights(bilm).items():
+                weights_file.create_dataset(name, data=array)
+    with atomic_output_path(options_path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as options_file:
+            json.dump(elmo_options(bilm), options_file, indent=2)
+    logger.info("Wrote ELMo's %s and %s for %s", options_path, weights_path, archive_file)
+    return options_path, weights_path
+
+
+def check_exportable(bilm: PretrainedBiLm, archive_file: str) -> None:
+    """Raises `ConfigurationError` where ELMo's format cannot express the model."""
+    encoder = bilm.encoder
+    if bilm.input_layer.get_output_dim() != encoder.projection_dim:
+        raise ConfigurationError(
+            f"{archive_file}: ELMo's format needs the character CNN's projection_dim "
+            f"({bilm.input_layer.get_output_dim()}) to equal the LSTM's projection_dim "
+            f"({encoder.projection_dim}); this model cannot be exported"
+        )
+    if not encoder.residual and encoder.num_layers > 1:
+        raise ConfigurationError(
+            f"{archive_file}: the encoder has no residual connections, but ELMo always adds each "
+            f"layer's input to its output from the second layer on; this model cannot be exported"
+        )
+    for name, clip in (("cell_clip", encoder.cell_clip), ("projection_clip", encoder.projection_clip)):
+        # ELMo readers treat a clip of 0 as "no clipping", where our LSTM would clamp to 0.
+        if clip is not None and clip <= 0:
+            raise ConfigurationError(
+                f"{archive_file}: the encoder's {name} is {clip}; ELMo's format can express only a "
+                f"positive clip or none"
+            )
+
+
+def elmo_options(bilm: PretrainedBiLm) -> Dict[str, Any]:
+    """ELMo's options (the keys allennlp's `Elmo` and bilm-tf read)."""
+    cnn, encoder = bilm.input_layer, bilm.encoder
+    return {
+        "bidirectional": True,
+        "char_cnn": {
+            "activation": cnn.activation,
+            "embedding": {"dim": cnn.character_embedding.embedding_dim},
+            "filters": [list(pair) for pair in cnn.filters],
+            "max_characters_per_token": _MAX_CHARACTERS_PER_TOKEN,
+            "n_characters": _N_CHARACTERS,
+            "n_highway": cnn.num_highway,
+        },
+        "lstm": {
+            # allennlp reads these two keys unconditionally; null means no clipping.
+            "cell_clip": encoder.cell_clip,
+            "proj_clip": encoder.projection_clip,
+            "dim": encoder.cell_size,
+            "n_layers": encoder.num_layers,
+            "projection_dim": encoder.projection_dim,
+            "use_skip_connections": True,
+        },
+    }
+
+
+def elmo_weights(bilm: PretrainedBiLm) -> Dict[str, numpy.ndarray]:
+    """ELMo's weight file as `{hdf5 path: float32 array}`, in TensorFlow's layout."""
+    weights = _character_cnn_weights(bilm)
+    for direction, stack in enumerate((bilm.encoder.forward_layers, bilm.encoder.backward_layers)):
+        for index, lstm in enumerate(stack):
+            prefix = f"RNN_{direction}/RNN/MultiRNNCell/Cell{index}/LSTMCell"
+            weights.update({f"{prefix}/{name}": array for name, array in _lstm_weights(lstm).items()})
+    return weights
+
+
+def _character_cnn_weights(bilm: PretrainedBiLm) -> Dict[str, numpy.ndarray]:
+    cnn = bilm.input_layer
+    # ELMo's file has no padding row: readers insert a zero row 0.
+    weights = {"char_embed": _numpy(cnn.character_embedding.weight[1:])}
+    for index, convolution in enumerate(cnn.convolutions):
+        # torch (filters, channels, width) -> TF (1, width, channels, filters)
+        weights[f"CNN/W_cnn_{index}"] = _numpy(convolution.weight.permute(2, 1, 0).unsqueeze(0))
+        weights[f"CNN/b_cnn_{index}"] = _numpy(convolution.bias)
+    for index, layer in enumerate(cnn.highways._layers):
+        # allennlp's Highway is one Linear with [transform; -carry] weights: ELMo's
+        # carry gate is 1 - allennlp's gate.
+        transform_weight, carry_weight = layer.weight.chunk(2, dim=0)
+        transform_bias, carry_bias = layer.bias.chunk(2, dim=0)
+        weights[f"CNN_high_{index}/W_transform"] = _numpy(transform_weight.t())
+        weights[f"CNN_high_{index}/b_transform"] = _numpy(transform_bias)
+        weights[f"CNN_high_{index}/W_carry"] = _numpy(-carry_weight.t())
+        weights[f"CNN_high_{index}/b_carry"] = _numpy(-carry_bias)
+    weights["CNN_proj/W_proj"] = _numpy(cnn.projection.weight.t())
+    weights["CNN_proj/b_proj"] = _numpy(cnn.projection.bias)
+    return weights
+
+
+def _lstm_weights(lstm: ProjectedLstm) -> Dict[str, numpy.ndarray]:
+    cell_size = lstm.hidden_size
+    kernel = torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1)
+    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).clone()
+    # TensorFlow's LSTMCell adds 1 to the forget gate's bias at run time, and
+    # allennlp adds it to the stored bias when loading.
+    bias[cell_size : 2 * cell_size] -= 1.0
+    if lstm.proj_size > 0:
+        projection = lstm.weight_hr_l0.t()
+    else:
+        projection = torch.eye(cell_size, dtype=kernel.dtype)
+    return {
+        "W_0": _numpy(_tensorflow_gate_order(kernel, cell_size).t()),
+        "B": _numpy(_tensorflow_gate_order(bias, cell_size)),
+        "W_P_0": _numpy(projection),
+    }
+
+
+def _tensorflow_gate_order(rows: torch.Tensor, cell_size: int) -> torch.Tensor:
+    """torch's gates (input, forget, cell, output) -> TensorFlow's (input, cell, forget, output)."""
+    input_gate, forget_gate, cell_gate, output_gate = rows.split(cell_size, dim=0)
+    return torch.cat([input_gate, cell_gate, forget_gate, output_gate], dim=0)
+
+
+def _numpy(tensor: torch.Tensor) -> numpy.ndarray:
+    return tensor.detach().cpu().float().contiguous().numpy()
+
+
+@contextmanager
+def atomic_output_path(path: str) -> Iterator[str]:
+    """
+    Yields a temporary path next to `path` to write to; when the block succeeds, the
+    file is flushed to disk and renamed over `path`, otherwise removed.
+    """
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        yield temporary
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

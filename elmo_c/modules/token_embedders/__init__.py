@@ -1,0 +1,1 @@
+from elmo_c.modules.token_embedders.elmo_c_token_embedder import ElmoCTokenEmbedder

@@ -1,0 +1,1 @@
+from elmo_c.predictors.elmo_c_embedder import ElmoCEmbedderPredictor

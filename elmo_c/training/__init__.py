@@ -1,0 +1,1 @@
+from elmo_c.training.checkpointer import AtomicCheckpointer
