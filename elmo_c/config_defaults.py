@@ -19,6 +19,27 @@ DEFAULTS = {
     "ELMO_C_TEST_TARGETS": os.path.join(FIXTURES, "targets", "fasttext.bin"),
     "ELMO_C_TEST_LOSS": "cosine",
     "ELMO_C_TEST_INPUT": "characters",
+    # The downstream configs in training_config/downstream/: the pretrained ELMo-C, the
+    # size of its representations (2 x the archive's projection_dim), whether to use
+    # it at all ("false": the same models without ELMo-C), and each task's data.
+    "ELMO_C_ARCHIVE": os.path.join(FIXTURES, "elmo_c_tiny", "model.tar.gz"),
+    "ELMO_C_DIM": "32",
+    "ELMO_C_EMBEDDER": "true",
+    "ELMO_C_NER_TRAIN": os.path.join(FIXTURES, "downstream", "conll2003", "train.txt"),
+    "ELMO_C_NER_DEV": os.path.join(FIXTURES, "downstream", "conll2003", "dev.txt"),
+    "ELMO_C_NER_TEST": os.path.join(FIXTURES, "downstream", "conll2003", "test.txt"),
+    "ELMO_C_SRL_TRAIN": os.path.join(FIXTURES, "downstream", "conll2012", "train"),
+    "ELMO_C_SRL_DEV": os.path.join(FIXTURES, "downstream", "conll2012", "development"),
+    "ELMO_C_SRL_TEST": os.path.join(FIXTURES, "downstream", "conll2012", "test"),
+    "ELMO_C_SST_TRAIN": os.path.join(FIXTURES, "downstream", "sst", "train.txt"),
+    "ELMO_C_SST_DEV": os.path.join(FIXTURES, "downstream", "sst", "dev.txt"),
+    "ELMO_C_SST_TEST": os.path.join(FIXTURES, "downstream", "sst", "test.txt"),
+    "ELMO_C_SST_GRANULARITY": "5-class",
+    # ELMo-Sub (training_config/elmo_sub.jsonnet): the sentencepiece model of its
+    # output layer (`allennlp build-subwords`), and the output layer of the baselines'
+    # test config (fixtures/configs/elmo_baselines_tiny.jsonnet).
+    "ELMO_C_SUBWORDS": os.path.join(FIXTURES, "subwords", "bpe.model"),
+    "ELMO_C_TEST_OUTPUT": "softmax",
 }
 
 

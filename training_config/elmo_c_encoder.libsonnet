@@ -23,11 +23,13 @@
     residual: true,
   },
 
-  // One sentence per line, indexed as characters (input) and word ids (targets).
-  reader(tokenizer='whitespace', max_sequence_length=400):: {
+  // One sentence per line, indexed as characters (input) and word ids (targets);
+  // `window_size` packs the token stream into fixed windows (ELMo used 20).
+  reader(tokenizer='whitespace', max_sequence_length=400, window_size=null):: {
     type: 'elmo_c_sentences',
     tokenizer: { type: tokenizer },
     max_sequence_length: max_sequence_length,
+    window_size: window_size,
   },
 
   // The pretraining model around a given output layer.
@@ -72,7 +74,7 @@
     grad_norm: 1.0,
     num_epochs: num_epochs,
     validation_metric: '+cosine',
-    checkpointer: { keep_most_recent_by_count: 2 },
+    checkpointer: { type: 'atomic', keep_most_recent_by_count: 2 },
   },
 
   // Batches of sentences of similar length, bucketed within a window of
@@ -81,4 +83,46 @@
     batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['source'] },
     max_instances_in_memory: max_instances_in_memory,
   },
+
+  // -- The softmax baselines of the paper: the same biLM with another output layer.
+
+  // A full softmax over the `tokens` vocabulary (one for both directions, as ELMo).
+  softmax(share_between_directions=true):: {
+    type: 'softmax',
+    share_between_directions: share_between_directions,
+  },
+
+  // ELMo's sampled softmax: 8192 log-uniform negative samples, full softmax in
+  // evaluation; sparse gradients need `softmax_trainer(sparse=true)`.
+  sampled_softmax(num_samples=8192, sparse=true, share_between_directions=true):: {
+    type: 'sampled_softmax',
+    num_samples: num_samples,
+    sparse: sparse,
+    share_between_directions: share_between_directions,
+  },
+
+  // ELMo-A's adaptive softmax; `cutoffs=null` derives them from the vocabulary size
+  // (a head of the 20K most frequent words, then clusters 4 times larger each).
+  adaptive_softmax(cutoffs=null, div_value=4.0, share_between_directions=true):: {
+    type: 'adaptive_softmax',
+    cutoffs: cutoffs,
+    div_value: div_value,
+    share_between_directions: share_between_directions,
+  },
+
+  // ELMo-Sub's softmax over the pieces of a sentencepiece model (`allennlp build-subwords`).
+  subword_softmax(subword_model, share_between_directions=true):: {
+    type: 'subword_softmax',
+    subword_model: subword_model,
+    share_between_directions: share_between_directions,
+  },
+
+  // `trainer` for a softmax baseline: model selection on the validation perplexity,
+  // and with `sparse` (the sampled softmax's sparse gradients) AllenNLP's
+  // `dense_sparse_adam`, the same Adam on dense parameters and lazy Adam on sparse ones.
+  softmax_trainer(num_epochs=10, lr=1e-3, warmup_steps=1000, sparse=false)::
+    self.trainer(num_epochs=num_epochs, lr=lr, warmup_steps=warmup_steps) + {
+      optimizer+: if sparse then { type: 'dense_sparse_adam' } else {},
+      validation_metric: '-perplexity',
+    },
 }

@@ -1,4 +1,7 @@
 """AllenNLP subcommands of the `elmo_c` plugin (registered on import)."""
 from elmo_c.commands.build_targets import BuildTargets, train_fasttext_targets
+from elmo_c.commands.embed import ElmoCEmbed
+from elmo_c.commands.export_elmo import ExportElmo
+from elmo_c.commands.build_subwords import BuildSubwords, train_subwords
 
-__all__ = ["BuildTargets", "train_fasttext_targets"]
+__all__ = ["BuildTargets", "train_fasttext_targets", "ElmoCEmbed", "ExportElmo", "BuildSubwords", "train_subwords"]

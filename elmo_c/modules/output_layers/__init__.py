@@ -1,2 +1,6 @@
 from elmo_c.modules.output_layers.output_layer import OutputLayer
 from elmo_c.modules.output_layers.continuous import ContinuousOutputLayer
+from elmo_c.modules.output_layers.softmax import SoftmaxFamilyOutputLayer, SoftmaxOutputLayer
+from elmo_c.modules.output_layers.sampled_softmax import SampledSoftmaxOutputLayer
+from elmo_c.modules.output_layers.adaptive_softmax import AdaptiveSoftmaxOutputLayer
+from elmo_c.modules.output_layers.subword_softmax import SubwordSoftmaxOutputLayer

@@ -1,0 +1,147 @@
+import math
+from typing import Callable, Dict, Tuple
+
+import torch
+from allennlp.data import Vocabulary
+
+from elmo_c.modules.metrics import WeightedMean
+from elmo_c.modules.output_layers.output_layer import OutputLayer
+
+
+class SoftmaxFamilyOutputLayer(OutputLayer):
+    """
+    What the softmax baselines (`softmax`, `sampled_softmax`, `adaptive_softmax`,
+    `subword_softmax`) share: one output module for both directions or one each,
+    the choice of whether the OOV token is a target, and the negative
+    log-likelihood metric.  A subclass builds its output modules with `make_heads`
+    and computes the summed loss of a batch in `_loss_sum`.
+
+    Word classes: the padding id 0 of the vocabulary is never a target, so the
+    word-level layers have `vocabulary size - 1` classes, class `i - 1` for the word
+    of id `i` (`class_ids`).  Class 0 is then the OOV token `@@UNKNOWN@@` and the
+    classes from 1 on follow the vocabulary's order, which for a vocabulary built
+    by `Vocabulary.from_instances` (what `allennlp train` does when the config has
+    no `vocabulary`) is by decreasing frequency, ties in order of first appearance.
+
+    Metrics: `nll`, the mean negative log-likelihood per target over both
+    directions (each target weighs the same, so with equally many targets in each
+    direction, as the model gives a sequence of L tokens L - 1 each, it is the mean
+    of the two directions' means), and `perplexity`, its exponential.
+
+    Not registered: a base class.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    share_between_directions : `bool`
+        One output module for both language models (as ELMo) or one each.
+    predict_oov : `bool`
+        Whether the OOV token is a target (as in ELMo, whose vocabulary has `<UNK>`).
+        `False` leaves its positions out of the loss and of `num_targets`, as ELMo-C's
+        `continuous` layer does (the OOV token has no target vector).
+    namespace : `str`
+        The vocabulary namespace of the target ids.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        share_between_directions: bool,
+        predict_oov: bool,
+        namespace: str,
+    ) -> None:
+        super().__init__()
+        self.namespace = namespace
+        self.num_words = vocab.get_vocab_size(namespace)
+        self.share_between_directions = share_between_directions
+        self.predict_oov = predict_oov
+        self.oov_id = vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, -1)
+        self._nll = WeightedMean()
+
+    @property
+    def num_word_classes(self) -> int:
+        """Every word id but padding's."""
+        return self.num_words - 1
+
+    @staticmethod
+    def class_ids(word_ids: torch.Tensor) -> torch.Tensor:
+        """The class of each word id (padding, id 0, has none)."""
+        return word_ids - 1
+
+    def make_heads(self, make_head: Callable[[], torch.nn.Module]) -> None:
+        """Builds `self.heads`: one output module, or one per direction."""
+        self.heads = torch.nn.ModuleList(make_head() for _ in range(1 if self.share_between_directions else 2))
+
+    def forward(  # type: ignore[override]
+        self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not self.predict_oov:
+            keep = targets != self.oov_id
+            hidden, targets = hidden[keep], targets[keep]
+        if targets.numel() == 0:
+            loss_sum = hidden.sum() * 0.0  # still part of the graph
+        else:
+            loss_sum = self._loss_sum(self.heads[direction % len(self.heads)], hidden, targets)
+        count = torch.tensor(float(targets.numel()), device=hidden.device)
+        self._record(loss_sum.detach(), count)
+        return loss_sum, count
+
+    def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The summed loss of the targets (word ids, never padding) given their states."""
+        raise NotImplementedError
+
+    def _record(self, loss_sum: torch.Tensor, count: torch.Tensor) -> None:
+        self._nll(loss_sum, count)
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        nll = self._nll.get_metric(reset)
+        return {"nll": nll, "perplexity": _exp(nll)}
+
+
+def _exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return float("inf")
+
+
+@OutputLayer.register("softmax")
+class SoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
+    """
+    A full softmax over the words of the vocabulary: a linear layer from the encoder
+    state to one logit per word, and the cross entropy with the word to predict,
+    summed.  Its cost is O(vocabulary size) per position; the reference against
+    which the approximations (`sampled_softmax`, `adaptive_softmax`) are checked.
+
+    The layer has `vocabulary size - 1` outputs: padding is never predicted (see
+    `SoftmaxFamilyOutputLayer` for the classes and the `nll`/`perplexity` metrics).
+
+    Registered as an `OutputLayer` with name "softmax".
+
+    # Parameters
+
+    input_dim : `int`
+        Passed by the model.
+    vocab : `Vocabulary`
+        Passed by `FromParams`.
+    share_between_directions : `bool`, optional (default = `True`)
+        One softmax for both language models, as ELMo; `False` gives each its own.
+    predict_oov : `bool`, optional (default = `True`)
+        Whether the OOV token is a target (see `SoftmaxFamilyOutputLayer`).
+    namespace : `str`, optional (default = `"tokens"`)
+        The vocabulary namespace of the target ids.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        vocab: Vocabulary,
+        share_between_directions: bool = True,
+        predict_oov: bool = True,
+        namespace: str = "tokens",
+    ) -> None:
+        super().__init__(vocab, share_between_directions, predict_oov, namespace)
+        self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_word_classes))
+
+    def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(head(hidden), self.class_ids(targets), reduction="sum")
