@@ -26,8 +26,8 @@ import sentencepiece
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
+from elmo_c.common.atomic import atomic_output_path
 from elmo_c.commands.build_targets import (
-    _atomic_path,
     _check_not_empty,
     _check_output_writable,
     _default_threads,
@@ -176,7 +176,7 @@ def train_subwords(
         )
     except RuntimeError as error:
         raise ConfigurationError(_training_error(error, vocab_size, files)) from error
-    with _atomic_path(output_path) as tmp_path:
+    with atomic_output_path(output_path) as tmp_path:
         with open(tmp_path, "wb") as out:
             out.write(model.getvalue())
     logger.info("Wrote %s (%d pieces) in %.1fs", output_path, vocab_size, time.time() - start)

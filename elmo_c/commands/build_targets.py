@@ -26,6 +26,8 @@ from typing import Any, Dict, Iterator, List, Optional
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
+from elmo_c.common.atomic import atomic_output_path
+
 logger = logging.getLogger(__name__)
 
 _GLOB_CHARACTERS = set("*?[")
@@ -155,11 +157,11 @@ def train_fasttext_targets(
     with _single_corpus_file(files, output_path) as corpus:
         model = _train_skipgram(corpus, params)
     logger.info("Trained %d-word vocabulary in %.1fs", len(model.words), time.time() - start)
-    with _atomic_path(output_path) as tmp_path:
+    with atomic_output_path(output_path) as tmp_path:
         model.save_model(tmp_path)
     if save_vec:
         vec_path = vec_path_for(output_path)
-        with _atomic_path(vec_path) as tmp_path:
+        with atomic_output_path(vec_path) as tmp_path:
             write_word2vec(model, tmp_path)
         logger.info("Wrote %s", vec_path)
     logger.info("Wrote %s (%.1f MB)", output_path, os.path.getsize(output_path) / 2**20)
@@ -269,20 +271,6 @@ def _check_output_writable(output_path: str) -> None:
             f"Cannot write the output {output_path}: its directory {directory} is not "
             f"writable ({error}). Choose another output path or fix the permissions."
         ) from error
-
-
-@contextmanager
-def _atomic_path(path: str) -> Iterator[str]:
-    """Yields `path.tmp-<pid>` to write to, then renames it over `path` (or removes it)."""
-    tmp_path = f"{path}.tmp-{os.getpid()}"
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 @contextmanager

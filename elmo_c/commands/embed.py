@@ -32,7 +32,7 @@ from allennlp.common.tqdm import Tqdm
 from allennlp.common.util import lazy_groups_of
 from allennlp.modules.elmo import batch_to_ids
 
-from elmo_c.commands.export_elmo import atomic_output_path
+from elmo_c.common.atomic import atomic_output_path
 from elmo_c.models.archive_loading import PretrainedBiLm
 
 with warnings.catch_warnings():

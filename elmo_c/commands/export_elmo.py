@@ -24,13 +24,14 @@ import json
 import logging
 import os
 import warnings
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy
 import torch
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
+
+from elmo_c.common.atomic import atomic_output_path
 
 from elmo_c.models.archive_loading import PretrainedBiLm
 from elmo_c.modules.bilm_encoder import ProjectedLstm
@@ -204,20 +205,3 @@ def _tensorflow_gate_order(rows: torch.Tensor, cell_size: int) -> torch.Tensor:
 
 def _numpy(tensor: torch.Tensor) -> numpy.ndarray:
     return tensor.detach().cpu().float().contiguous().numpy()
-
-
-@contextmanager
-def atomic_output_path(path: str) -> Iterator[str]:
-    """
-    Yields a temporary path next to `path` to write to; when the block succeeds, the
-    file is flushed to disk and renamed over `path`, otherwise removed.
-    """
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        yield temporary
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

@@ -1,10 +1,11 @@
 import os
-import tempfile
 from typing import Any
 
 import torch
 from allennlp.training.checkpointer import Checkpointer
 from allennlp.training.trainer import Trainer
+
+from elmo_c.common.atomic import atomic_output_path
 
 
 @Checkpointer.register("atomic")
@@ -32,14 +33,5 @@ class AtomicCheckpointer(Checkpointer):
 def _atomic_torch_save(state: Any, path: str) -> None:
     if os.path.isfile(path):
         return
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".th")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_output_path(path) as temporary:
+        torch.save(state, temporary)

@@ -1,11 +1,9 @@
 import os
 
-import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
-from allennlp.models import Model
 
 from elmo_c.config_defaults import FIXTURES
 from elmo_c.models import ContinuousOutputLanguageModel

@@ -1,7 +1,6 @@
 import math
 
 import mpmath
-import numpy
 import pytest
 import scipy.special
 import torch

@@ -5,9 +5,9 @@ import pytest
 import scipy.special
 import torch
 
-from elmo_c.modules.continuous_losses import CosineLoss, VonMisesFisherLoss
 from allennlp.common import Params
-from elmo_c.modules.continuous_losses import ContinuousLoss
+
+from elmo_c.modules.continuous_losses import ContinuousLoss, CosineLoss, VonMisesFisherLoss
 
 
 def test_cosine_loss_is_one_minus_cosine_and_ignores_scale():
