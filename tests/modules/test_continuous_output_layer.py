@@ -19,7 +19,7 @@ def output_layer(tmp_path):
     targets = NpyTargetEmbeddings(vocab, path=str(tmp_path / "v.npy"), embedding_dim=6, cache_dir=str(tmp_path))
     layer = ContinuousOutputLayer(6, targets, top_k=[1, 2], neighbour_chunk_size=2)
     with torch.no_grad():
-        for projection in layer.projections:
+        for projection in layer.heads:
             projection.weight.copy_(torch.eye(6))
             projection.bias.zero_()
     return layer.eval(), vocab
@@ -61,12 +61,12 @@ def test_missing_targets_are_left_out_of_loss_and_metrics(output_layer):
 
 def test_directions_have_their_own_projection_unless_shared(output_layer):
     layer, _ = output_layer
-    assert len(layer.projections) == 2
+    assert len(layer.heads) == 2
     shared = ContinuousOutputLayer(6, layer.target_embeddings, share_between_directions=True)
-    assert len(shared.projections) == 1
+    assert len(shared.heads) == 1
 
 
 def test_table_is_not_part_of_the_module(output_layer):
     layer, _ = output_layer
     names = set(layer.state_dict())
-    assert names == {"projections.0.weight", "projections.0.bias", "projections.1.weight", "projections.1.bias"}
+    assert names == {"heads.0.weight", "heads.0.bias", "heads.1.weight", "heads.1.bias"}

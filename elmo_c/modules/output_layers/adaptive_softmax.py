@@ -112,7 +112,8 @@ class AdaptiveSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
                 "use fewer cutoffs or a smaller div_value"
             )
         self.make_heads(
-            lambda: torch.nn.AdaptiveLogSoftmaxWithLoss(input_dim, num_classes, self.cutoffs, div_value=div_value)
+            lambda: torch.nn.AdaptiveLogSoftmaxWithLoss(input_dim, num_classes, self.cutoffs, div_value=div_value),
+            share_between_directions,
         )
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

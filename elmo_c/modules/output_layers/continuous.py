@@ -65,10 +65,7 @@ class ContinuousOutputLayer(OutputLayer):
             raise ConfigurationError("top_k, max_neighbour_queries and neighbour_chunk_size must be positive")
         self.target_embeddings = target_embeddings
         self.loss = loss or CosineLoss()
-        num_projections = 1 if share_between_directions else 2
-        self.projections = torch.nn.ModuleList(
-            torch.nn.Linear(input_dim, target_embeddings.embedding_dim) for _ in range(num_projections)
-        )
+        self.make_heads(lambda: torch.nn.Linear(input_dim, target_embeddings.embedding_dim), share_between_directions)
         self.top_k = sorted(set(top_k))
         self.max_neighbour_queries = max_neighbour_queries
         self.neighbour_chunk_size = neighbour_chunk_size
@@ -81,8 +78,7 @@ class ContinuousOutputLayer(OutputLayer):
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         vectors, valid = self.target_embeddings.lookup(targets)
         hidden, vectors, targets = hidden[valid], vectors[valid], targets[valid]
-        projection = self.projections[direction % len(self.projections)]
-        predictions = projection(hidden)
+        predictions = self.head(direction)(hidden)
         losses = self.loss(predictions, vectors)
         with torch.no_grad():
             cosines = torch.nn.functional.cosine_similarity(predictions, vectors, dim=-1, eps=1e-8)

@@ -1,4 +1,4 @@
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 import torch
 from allennlp.common import Registrable
@@ -37,3 +37,11 @@ class OutputLayer(torch.nn.Module, Registrable):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         return {}
+
+    def make_heads(self, make_head: Callable[[], torch.nn.Module], share_between_directions: bool) -> None:
+        """Builds `self.heads`: one trainable output module shared by both directions, or one each."""
+        self.heads = torch.nn.ModuleList(make_head() for _ in range(1 if share_between_directions else 2))
+
+    def head(self, direction: int) -> torch.nn.Module:
+        """The output module of a direction (0 forward, 1 backward)."""
+        return self.heads[direction % len(self.heads)]

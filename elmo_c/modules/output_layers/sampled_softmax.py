@@ -96,7 +96,8 @@ class SampledSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
         self.make_heads(
             lambda: SampledSoftmaxLoss(
                 num_words=self.num_word_classes, embedding_dim=input_dim, num_samples=self.num_samples, sparse=sparse
-            )
+            ),
+            share_between_directions,
         )
         self._sampled_loss = WeightedMean()
 

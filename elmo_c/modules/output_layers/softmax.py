@@ -1,5 +1,5 @@
 import math
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import torch
 from allennlp.data import Vocabulary
@@ -68,10 +68,6 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
         """The class of each word id (padding, id 0, has none)."""
         return word_ids - 1
 
-    def make_heads(self, make_head: Callable[[], torch.nn.Module]) -> None:
-        """Builds `self.heads`: one output module, or one per direction."""
-        self.heads = torch.nn.ModuleList(make_head() for _ in range(1 if self.share_between_directions else 2))
-
     def forward(  # type: ignore[override]
         self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +77,7 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
         if targets.numel() == 0:
             loss_sum = hidden.sum() * 0.0  # still part of the graph
         else:
-            loss_sum = self._loss_sum(self.heads[direction % len(self.heads)], hidden, targets)
+            loss_sum = self._loss_sum(self.head(direction), hidden, targets)
         count = torch.tensor(float(targets.numel()), device=hidden.device)
         self._record(loss_sum.detach(), count)
         return loss_sum, count
@@ -141,7 +137,7 @@ class SoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
         namespace: str = "tokens",
     ) -> None:
         super().__init__(vocab, share_between_directions, predict_oov, namespace)
-        self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_word_classes))
+        self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_word_classes), share_between_directions)
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(head(hidden), self.class_ids(targets), reduction="sum")

@@ -156,7 +156,7 @@ class SubwordSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
             longest,
             self.num_pieces,
         )
-        self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_pieces))
+        self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_pieces), share_between_directions)
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_probs = torch.nn.functional.log_softmax(head(hidden), dim=-1)
