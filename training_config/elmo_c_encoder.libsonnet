@@ -42,9 +42,11 @@
   },
 
   // Fixed target vectors; the format follows the file name (.bin: FastText with
-  // subwords, .npy: matrix + words file, otherwise .vec/GloVe text, .gz allowed).
+  // subwords, .npy: matrix + words file, .ctt: `allennlp compress-targets`' compressed
+  // table, otherwise .vec/GloVe text, .gz allowed).
   targets(path, embedding_dim):: {
-    type: if std.endsWith(path, '.bin') then 'fasttext' else if std.endsWith(path, '.npy') then 'npy' else 'text',
+    type: if std.endsWith(path, '.bin') then 'fasttext' else if std.endsWith(path, '.npy') then 'npy'
+    else if std.endsWith(path, '.ctt') then 'compressed' else 'text',
     path: path,
     embedding_dim: embedding_dim,
   },

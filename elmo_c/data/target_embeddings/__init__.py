@@ -2,3 +2,4 @@ from elmo_c.data.target_embeddings.target_embeddings import TargetEmbeddings
 from elmo_c.data.target_embeddings.fasttext import FastTextTargetEmbeddings
 from elmo_c.data.target_embeddings.npy import NpyTargetEmbeddings
 from elmo_c.data.target_embeddings.text import TextTargetEmbeddings
+from elmo_c.data.target_embeddings.compressed import CompressedTargetEmbeddings

@@ -36,6 +36,11 @@ class TargetEmbeddings(Registrable):
     loaded for downstream use without the vector file.
 
     Subclasses read one file format by implementing `_read_vectors` and `source_path`.
+    A format that is not a dense matrix (e.g. `compressed`) overrides `load` instead
+    and installs a *row source* with `_set_table`: any object with a `shape` whose
+    numpy-style indexing by an integer array or a slice returns those rows as a
+    float array, so that `lookup` and `unit_chunks` only ever ask for a batch or a
+    chunk.
 
     # Parameters
 
@@ -107,7 +112,7 @@ class TargetEmbeddings(Registrable):
         """Reads (or fetches from the cache) the aligned table; idempotent."""
         if self._matrix is not None:
             return
-        words = [self.vocab.get_token_from_index(i, self.namespace) for i in range(self.num_rows)]
+        words = self._vocab_words()
         cache_path = self._cache_path(words)
         cached = self._load_cache(cache_path, len(words))
         if cached is None:
@@ -116,9 +121,26 @@ class TargetEmbeddings(Registrable):
             assert cached is not None, f"could not read back {cache_path}"
         else:
             logger.info("Target vectors for %s read from the cache %s.npy", self.source_path, cache_path)
-        matrix, status = cached
+        self._set_table(*cached)
+
+    def read_table(self) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
+        """
+        Reads and aligns the whole namespace from the file, bypassing the cache (for
+        tools that convert the vectors, such as `compress-targets`): the words, the
+        matrix (in `dtype`) and the status of each row.
+        """
+        words = self._vocab_words()
+        matrix, status = self._aligned_table(words)
         self._log_coverage(status)
-        self._matrix = matrix
+        return words, matrix, status
+
+    def _vocab_words(self) -> List[str]:
+        return [self.vocab.get_token_from_index(i, self.namespace) for i in range(self.num_rows)]
+
+    def _set_table(self, rows, status: numpy.ndarray) -> None:
+        """Installs the aligned rows (a matrix or a row source) and their status."""
+        self._log_coverage(status)
+        self._matrix = rows
         if self.mask_missing:
             self._valid = status != MISSING
         else:
@@ -166,11 +188,7 @@ class TargetEmbeddings(Registrable):
 
     def _aligned_table(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
         matrix, status = self._read_vectors(words)
-        if matrix.shape != (len(words), self.embedding_dim):
-            raise ConfigurationError(
-                f"{self.source_path} gave vectors of shape {matrix.shape[1:]} but the config says "
-                f"embedding_dim={self.embedding_dim}: set embedding_dim to {matrix.shape[-1]} or use other vectors"
-            )
+        self._check_shape(matrix.shape, len(words))
         special_rows = self._special_rows()
         matrix[special_rows] = 0.0
         status[special_rows] = MISSING
@@ -182,14 +200,24 @@ class TargetEmbeddings(Registrable):
                 int(zero_rows.sum()), self.source_path, _examples(words, zero_rows),
             )
             status[zero_rows] = MISSING
-        if not (status != MISSING).any():
-            raise ConfigurationError(
-                f"None of the {len(words)} words of namespace '{self.namespace}' has a vector in "
-                f"{self.source_path}: is it the right file, with the same tokenisation and casing as the corpus?"
-            )
+        self._check_coverage(status)
         if not self.mask_missing:
             matrix[status == MISSING] = matrix[status != MISSING].mean(axis=0)
         return self._cast(matrix), status
+
+    def _check_shape(self, shape: Tuple[int, ...], num_rows: int) -> None:
+        if tuple(shape) != (num_rows, self.embedding_dim):
+            raise ConfigurationError(
+                f"{self.source_path} gave vectors of shape {tuple(shape[1:])} but the config says "
+                f"embedding_dim={self.embedding_dim}: set embedding_dim to {shape[-1]} or use other vectors"
+            )
+
+    def _check_coverage(self, status: numpy.ndarray) -> None:
+        if not (status != MISSING).any():
+            raise ConfigurationError(
+                f"None of the {len(status)} words of namespace '{self.namespace}' has a vector in "
+                f"{self.source_path}: is it the right file, with the same tokenisation and casing as the corpus?"
+            )
 
     def _cast(self, matrix: numpy.ndarray) -> numpy.ndarray:
         stored = matrix.astype(self.dtype)

@@ -1,0 +1,276 @@
+import json
+import os
+import sys
+
+import fasttext
+import numpy
+import pytest
+from allennlp.common.checks import ConfigurationError
+
+from elmo_c.commands.compress_targets import compress_targets, neighbour_agreement, read_input_vectors
+from elmo_c.data.target_embeddings.compressed import CompressedTargetFile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGETS = os.path.join(ROOT, "fixtures", "targets")
+DIM = 32
+FAST = dict(threads=1, neighbour_sample=200)
+AUTOENCODER = dict(method="autoencoder", hidden=32, epochs=10, batch_size=256, **FAST)
+
+fasttext.FastText.eprint = lambda *args, **kwargs: None  # a deprecation notice on every load
+
+
+def structured_table(rows=2000, dim=DIM, clusters=40, latent=6, seed=0):
+    """Clusters on a curved 6-d manifold of a 32-d space, with noise and varied norms."""
+    generator = numpy.random.default_rng(seed)
+    basis = generator.normal(size=(latent, dim))
+    centres = generator.normal(size=(clusters, latent))
+    points = centres[generator.integers(0, clusters, rows)] + 0.35 * generator.normal(size=(rows, latent))
+    table = numpy.tanh(points @ basis / 2) + 0.05 * generator.normal(size=(rows, dim))
+    return (table * generator.lognormal(0.0, 0.5, size=(rows, 1))).astype(numpy.float32)
+
+
+def write_npy(directory, matrix, words=None):
+    words = words or [f"w{i}" for i in range(len(matrix))]
+    numpy.save(directory / "table.npy", matrix)
+    (directory / "table.words.txt").write_text("".join(f"{word}\n" for word in words), encoding="utf-8")
+    return str(directory / "table.npy"), words
+
+
+def decoded_table(path):
+    source = CompressedTargetFile(path)
+    return numpy.concatenate([rows for _, rows in source.decode_all(chunk_rows=300)])
+
+
+def cosines(one, other):
+    return (one * other).sum(axis=1) / numpy.linalg.norm(one, axis=1) / numpy.linalg.norm(other, axis=1)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return structured_table()
+
+
+@pytest.fixture(scope="module")
+def table_file(tmp_path_factory, table):
+    return write_npy(tmp_path_factory.mktemp("input"), table)
+
+
+# -- each method round-trips with good fidelity -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options, min_ratio, min_mean, min_p5, min_agreement",
+    [
+        (dict(method="subspace", groups=8, centroids=64), 9.0, 0.90, 0.75, 0.35),
+        (dict(method="svd", code_dim=8), 7.0, 0.95, 0.90, 0.55),
+        (dict(code_dim=8, **AUTOENCODER), 6.0, 0.95, 0.90, 0.55),
+    ],
+)
+def test_round_trip_fidelity(table, table_file, tmp_path, options, min_ratio, min_mean, min_p5, min_agreement):
+    options = dict(FAST, **options)
+    output = str(tmp_path / "table.ctt")
+    report = compress_targets(table_file[0], output, **options)
+    with open(output + ".report.json", encoding="utf-8") as stream:
+        assert json.load(stream) == report
+    decoded = decoded_table(output)
+    assert decoded.shape == table.shape and decoded.dtype == numpy.float32
+    measured = cosines(table, decoded)
+    assert report["cosine_mean"] == pytest.approx(measured.mean(), abs=1e-4)
+    assert report["cosine_p5"] == pytest.approx(numpy.percentile(measured, 5), abs=1e-4)
+    mean = table.mean(axis=0)
+    assert report["centred_cosine_mean"] == pytest.approx(cosines(table - mean, decoded - mean).mean(), abs=1e-4)
+    assert report["cosine_mean"] >= min_mean and report["cosine_p5"] >= min_p5
+    assert report["neighbour_agreement"] >= min_agreement and report["neighbour_sample"] == 200
+    assert report["bytes_before"] == table.size * 4
+    assert report["bytes_after"] == CompressedTargetFile(output).payload_bytes < os.path.getsize(output)
+    assert report["compression_ratio"] >= min_ratio
+    assert report["size_reduction"] == pytest.approx(1 - 1 / report["compression_ratio"], abs=1e-3)
+    assert CompressedTargetFile(output).words() == table_file[1]
+    assert sorted(os.listdir(tmp_path)) == ["table.ctt", "table.ctt.report.json"]  # no temporary file left
+
+
+def test_subspace_codes_are_bytes_and_their_centroids(table, table_file, tmp_path):
+    output = str(tmp_path / "pq.ctt")
+    compress_targets(table_file[0], output, method="subspace", groups=4, centroids=256, **FAST)
+    source = CompressedTargetFile(output)
+    assert source.codes.dtype == numpy.uint8 and source.codes.shape == (len(table), 4)
+    centroids = source._decoder["centroids"]
+    assert centroids.shape == (4, 256, DIM // 4)
+    row = 17
+    expected = numpy.concatenate([centroids[group, source.codes[row, group]] for group in range(4)])
+    numpy.testing.assert_array_equal(source.decode([row])[0], expected)
+    # Each group's code is its nearest centroid.
+    for group in range(4):
+        piece = table[row, group * 8 : (group + 1) * 8]
+        assert source.codes[row, group] == numpy.argmin(((centroids[group] - piece) ** 2).sum(axis=1))
+
+
+def test_more_than_256_centroids_use_uint16_codes(table_file, tmp_path):
+    output = str(tmp_path / "wide.ctt")
+    report = compress_targets(table_file[0], output, method="subspace", groups=4, centroids=300, iterations=2, **FAST)
+    source = CompressedTargetFile(output)
+    assert source.codes.dtype == numpy.uint16 and int(source.codes.max()) >= 256
+    assert report["cosine_mean"] > 0.9
+
+
+def test_subspace_is_reproducible_with_a_seed(table_file, tmp_path):
+    for name in ("one", "two"):
+        compress_targets(table_file[0], str(tmp_path / f"{name}.ctt"), groups=8, centroids=16, seed=3, **FAST)
+    assert (tmp_path / "one.ctt").read_bytes() == (tmp_path / "two.ctt").read_bytes()
+
+
+def test_svd_is_the_best_rank_k_approximation(table, table_file, tmp_path):
+    output = str(tmp_path / "svd.ctt")
+    compress_targets(table_file[0], output, method="svd", code_dim=5, **FAST)
+    mean = table.astype(numpy.float64).mean(axis=0)
+    _, _, directions = numpy.linalg.svd(table - mean, full_matrices=False)
+    expected = (table - mean) @ directions[:5].T @ directions[:5] + mean
+    numpy.testing.assert_allclose(decoded_table(output), expected, atol=2e-3 * numpy.abs(table).max())
+
+
+def test_full_rank_svd_keeps_the_vectors_to_float16_precision(table, table_file, tmp_path):
+    output = str(tmp_path / "full.ctt")
+    report = compress_targets(table_file[0], output, method="svd", code_dim=DIM, **FAST)
+    assert report["cosine_min"] > 0.9999 and report["neighbour_agreement"] > 0.95
+    assert report["compression_ratio"] < 2.0
+
+
+def test_the_autoencoder_beats_svd_at_equal_size(table_file, tmp_path):
+    svd = compress_targets(table_file[0], str(tmp_path / "svd.ctt"), method="svd", code_dim=4, **FAST)
+    autoencoder = compress_targets(table_file[0], str(tmp_path / "ae.ctt"), code_dim=4, **AUTOENCODER)
+    assert autoencoder["cosine_mean"] > svd["cosine_mean"] + 0.002
+    assert CompressedTargetFile(str(tmp_path / "ae.ctt")).codes.dtype == numpy.float16
+
+
+def test_the_magnitude_term_keeps_norms(table_file, tmp_path):
+    options = dict(AUTOENCODER, code_dim=4, hidden=128, batch_size=128)
+    free = compress_targets(table_file[0], str(tmp_path / "free.ctt"), **options)  # norms drift
+    kept = compress_targets(table_file[0], str(tmp_path / "kept.ctt"), magnitude_weight=1.0, **options)
+    assert abs(free["norm_ratio_median"] - 1) > 0.1
+    assert abs(kept["norm_ratio_median"] - 1) < 0.03
+
+
+def test_a_linear_autoencoder_stores_no_hidden_layer(table_file, tmp_path):
+    output = str(tmp_path / "linear.ctt")
+    report = compress_targets(table_file[0], output, **dict(AUTOENCODER, code_dim=8, hidden=0))
+    assert set(CompressedTargetFile(output)._decoder) == {"basis", "mean"}
+    assert report["cosine_mean"] > 0.95
+
+
+def test_neighbour_agreement_of_an_exact_copy_is_one(table, table_file, tmp_path):
+    output = str(tmp_path / "full.ctt")
+    compress_targets(table_file[0], output, method="svd", code_dim=DIM, **FAST)
+    assert neighbour_agreement(table, CompressedTargetFile(output), sample=100)["neighbour_agreement"] > 0.9
+    shuffled = table[numpy.random.default_rng(0).permutation(len(table))]
+    assert neighbour_agreement(shuffled, CompressedTargetFile(output), sample=100)["neighbour_agreement"] < 0.2
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+def test_text_input_keeps_every_word_of_the_file(tmp_path):
+    path = os.path.join(TARGETS, "vectors.vec")
+    words, matrix = read_input_vectors(path)
+    with open(path, encoding="utf-8") as stream:
+        lines = stream.read().split("\n")[1:-1]
+    assert words == [line.split(" ")[0] for line in lines]
+    numpy.testing.assert_allclose(matrix[3], [float(v) for v in lines[3].split(" ")[1:]], rtol=1e-6)
+    output = str(tmp_path / "text.ctt")
+    compress_targets(path, output, method="svd", code_dim=16, **FAST)
+    source = CompressedTargetFile(output)
+    assert source.words() == words
+    numpy.testing.assert_allclose(source.decode([3])[0], matrix[3], atol=2e-3 * numpy.abs(matrix).max())
+
+
+def test_a_vocabulary_selects_and_aligns_words(tmp_path):
+    (tmp_path / "vocab.txt").write_text("@@UNKNOWN@@\ndog\nThe\nqqqqzz\nthe\n", encoding="utf-8")
+    vocabulary = str(tmp_path / "vocab.txt")
+    words, matrix = read_input_vectors(os.path.join(TARGETS, "vectors.npy"), vocabulary_path=vocabulary)
+    assert words == ["dog", "The", "the"]  # no special token, no word without a vector
+    numpy.testing.assert_array_equal(matrix[1], matrix[2])  # "The" takes the vector of "the"
+
+
+def test_fasttext_input_with_a_vocabulary_gets_subword_vectors(tmp_path):
+    path = os.path.join(TARGETS, "fasttext.bin")
+    (tmp_path / "vocab.txt").write_text("cat\ngiraffe\nzqxjv\n", encoding="utf-8")
+    output = str(tmp_path / "ft.ctt")
+    compress_targets(path, output, method="svd", code_dim=16, vocabulary_path=str(tmp_path / "vocab.txt"), **FAST)
+    model = fasttext.load_model(path)
+    source = CompressedTargetFile(output)
+    assert source.words() == ["cat", "giraffe", "zqxjv"]
+    expected = numpy.stack([model.get_word_vector(word) for word in source.words()])
+    numpy.testing.assert_allclose(source.decode([0, 1, 2]), expected, atol=2e-3 * numpy.abs(expected).max())
+
+
+def test_fasttext_input_without_a_vocabulary_keeps_its_dictionary(tmp_path):
+    path = os.path.join(TARGETS, "fasttext.bin")
+    words, matrix = read_input_vectors(path, input_type="fasttext")
+    assert words == fasttext.load_model(path).get_words(include_freq=False)
+    assert matrix.shape == (len(words), 16)
+
+
+def test_the_command_line(table_file, tmp_path, monkeypatch, capsys):
+    from allennlp.commands import main
+
+    output = str(tmp_path / "cli.ctt")
+    arguments = ["allennlp", "compress-targets", table_file[0], output, "--method", "svd", "--code-dim", "4",
+                 "--threads", "1", "--neighbour-sample", "50"]
+    monkeypatch.setattr(sys, "argv", arguments)
+    main(prog="allennlp")
+    printed = capsys.readouterr().out
+    assert "svd (code_dim=4)" in printed and "% smaller" in printed and "top-10 agreement" in printed
+    with open(output + ".report.json", encoding="utf-8") as stream:
+        report = json.load(stream)
+    assert report["method"] == "svd" and report["options"] == {"code_dim": 4} and report["neighbour_sample"] == 50
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(groups=5), "--groups 5 does not divide the dimension 32 of .*table.npy: use one of 1, 2, 4, 8, 16, 32"),
+        (dict(centroids=70000), "--centroids must be between 2 and 65536"),
+        (dict(centroids=1), "--centroids must be between 2 and 65536"),
+        (dict(centroids=2001), "--centroids 2001 is more than the 2000 vectors of .*table.npy"),
+        (dict(iterations=0), "--iterations must be a positive integer"),
+        (dict(method="svd", code_dim=33), "--code-dim must be between 1 and the dimension 32"),
+        (dict(method="autoencoder", epochs=0), "--epochs must be a positive integer"),
+        (dict(method="autoencoder", magnitude_weight=-1.0), "--magnitude-weight must be 0 or more"),
+        (dict(method="pca"), "Unknown method 'pca'"),
+        (dict(threads=0), "--threads must be a positive integer"),
+    ],
+)
+def test_bad_options_are_rejected(table_file, tmp_path, options, message):
+    options = dict(dict(FAST, method="subspace"), **options)
+    with pytest.raises(ConfigurationError, match=message):
+        compress_targets(table_file[0], str(tmp_path / "out.ctt"), **options)
+    assert not os.listdir(tmp_path)
+
+
+def test_bad_inputs_name_the_file(table_file, tmp_path):
+    with pytest.raises(ConfigurationError, match="nothing.npy does not exist"):
+        compress_targets(str(tmp_path / "nothing.npy"), str(tmp_path / "out.ctt"), **FAST)
+    with pytest.raises(ConfigurationError, match="nothing.vec does not exist"):
+        compress_targets(str(tmp_path / "nothing.vec"), str(tmp_path / "out.ctt"), **FAST)
+    with pytest.raises(ConfigurationError, match="Vocabulary file .*words.txt does not exist"):
+        compress_targets(table_file[0], str(tmp_path / "out.ctt"), vocabulary_path=str(tmp_path / "words.txt"))
+    with pytest.raises(ConfigurationError, match="vectors.vec is not a FastText .bin model"):
+        read_input_vectors(os.path.join(TARGETS, "vectors.vec"), input_type="fasttext")
+    with pytest.raises(ConfigurationError, match="is a directory"):
+        compress_targets(table_file[0], str(tmp_path), **FAST)
+
+
+def test_a_failed_write_keeps_the_previous_output(table_file, tmp_path, monkeypatch):
+    output = tmp_path / "out.ctt"
+    output.write_bytes(b"previous")
+
+    def interrupted(source, destination):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        compress_targets(table_file[0], str(output), method="svd", code_dim=4, **FAST)
+    monkeypatch.undo()
+    assert output.read_bytes() == b"previous" and os.listdir(tmp_path) == ["out.ctt"]
