@@ -21,6 +21,7 @@ half-written file.
 """
 import argparse
 import logging
+import os
 import warnings
 from typing import Iterator, List, Tuple
 
@@ -32,6 +33,7 @@ from allennlp.common.tqdm import Tqdm
 from allennlp.common.util import lazy_groups_of
 from allennlp.modules.elmo import batch_to_ids
 
+from elmo_c.commands.export_elmo import check_output_dir, write_failure
 from elmo_c.common.atomic import atomic_output_path
 from elmo_c.models.archive_loading import PretrainedBiLm
 
@@ -97,7 +99,9 @@ def embed_file(
     input_file : `str`
         One whitespace-tokenised sentence per line, UTF-8.
     output_file : `str`
-        The HDF5 file to write (replaced if it exists).
+        The HDF5 file to write (replaced if it exists); its folder is created if
+        needed, and `ConfigurationError` names it if it cannot be written.  An
+        `OSError` while writing (a full disk) leaves any older file as it was.
     batch_size : `int`, optional (default = `64`)
     cuda_device : `int`, optional (default = `-1`)
     layers : `str`, optional (default = `"all"`)
@@ -112,9 +116,30 @@ def embed_file(
     if batch_size < 1:
         raise ConfigurationError(f"batch_size must be positive, got {batch_size}")
     num_lines = _count_lines(input_file)
+    _check_output_file(output_file)
     check_for_gpu(cuda_device)
     device = torch.device("cuda", cuda_device) if cuda_device >= 0 else torch.device("cpu")
     bilm = PretrainedBiLm.from_archive(archive_file).to(device)
+    try:
+        num_empty = _write_vectors(bilm, input_file, output_file, num_lines, batch_size, layers, device)
+    except OSError as error:
+        raise write_failure(output_file, error) from error
+    if num_empty:
+        logger.warning("%d empty lines of %s got datasets with 0 tokens", num_empty, input_file)
+    logger.info("Wrote the vectors of %d sentences to %s", num_lines, output_file)
+    return num_lines
+
+
+def _write_vectors(
+    bilm: PretrainedBiLm,
+    input_file: str,
+    output_file: str,
+    num_lines: int,
+    batch_size: int,
+    layers: str,
+    device: torch.device,
+) -> int:
+    """Writes the HDF5 file atomically; returns the number of empty lines."""
     num_empty = 0
     progress = Tqdm.tqdm(total=num_lines, desc="embedding sentences")
     with atomic_output_path(output_file) as temporary, h5py.File(temporary, "w") as output, progress:
@@ -123,10 +148,13 @@ def embed_file(
                 output.create_dataset(str(line_number), data=vectors)
             num_empty += sum(1 for _, tokens in batch if not tokens)
             progress.update(len(batch))
-    if num_empty:
-        logger.warning("%d empty lines of %s got datasets with 0 tokens", num_empty, input_file)
-    logger.info("Wrote the vectors of %d sentences to %s", num_lines, output_file)
-    return num_lines
+    return num_empty
+
+
+def _check_output_file(output_file: str) -> None:
+    if os.path.isdir(output_file):
+        raise ConfigurationError(f"The output {output_file} is a folder: give the name of the HDF5 file to write")
+    check_output_dir(os.path.dirname(os.path.abspath(output_file)))
 
 
 def _count_lines(path: str) -> int:

@@ -7,10 +7,10 @@ ELMo's format, for any code that reads ELMo (allennlp's `Elmo`,
 allennlp export-elmo ARCHIVE OUT_DIR
 ```
 
-writes `OUT_DIR/options.json` and `OUT_DIR/weights.hdf5`, each atomically (to a
-temporary file in `OUT_DIR`, then renamed), so a crash never leaves a half-written
-file behind.  The output layer is not exported: ELMo's files hold no softmax either
-way, and downstream use needs none.
+writes `OUT_DIR/options.json` and `OUT_DIR/weights.hdf5`, atomically (both to
+temporary files in `OUT_DIR`, then renamed), so a crash or a full disk never leaves
+a half-written file behind nor half replaces an older export.  The output layer is
+not exported: ELMo's files hold no softmax either way, and downstream use needs none.
 
 ELMo's format cannot express every ELMo-C; these are refused with a
 `ConfigurationError`: the `word_vectors` input layer, an input layer whose size
@@ -20,9 +20,11 @@ layers, and clipping values that are not positive.  A model without projection
 computes the same thing.
 """
 import argparse
+import errno
 import json
 import logging
 import os
+import tempfile
 import warnings
 from typing import Any, Dict, Tuple
 
@@ -78,25 +80,61 @@ def export_elmo(archive_file: str, output_dir: str) -> Tuple[str, str]:
         A `continuous_output_language_model` archive (or serialization directory).
     output_dir : `str`
         Created if needed; existing `options.json` and `weights.hdf5` are replaced.
+        `ConfigurationError` if it cannot be written; an `OSError` while writing
+        (a full disk) leaves no temporary file and the existing files as they were.
 
     # Returns
 
     The paths of the options file and the weight file.
     """
+    check_output_dir(output_dir)
     bilm = PretrainedBiLm.from_archive(archive_file)
     check_exportable(bilm, archive_file)
-    os.makedirs(output_dir, exist_ok=True)
     options_path = os.path.join(output_dir, OPTIONS_NAME)
     weights_path = os.path.join(output_dir, WEIGHTS_NAME)
-    with atomic_output_path(weights_path) as temporary:
-        with h5py.File(temporary, "w") as weights_file:
-            for name, array in elmo_weights(bilm).items():
-                weights_file.create_dataset(name, data=array)
-    with atomic_output_path(options_path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as options_file:
-            json.dump(elmo_options(bilm), options_file, indent=2)
+    # Both files are written to temporaries before either is renamed, so a failure
+    # (a full disk) leaves a previous export whole rather than half replaced.
+    try:
+        with atomic_output_path(options_path) as options_temporary:
+            with atomic_output_path(weights_path) as weights_temporary:
+                _write_weights(bilm, weights_temporary)
+                _write_options(bilm, options_temporary)
+    except OSError as error:
+        raise write_failure(f"ELMo's files to {output_dir}", error) from error
     logger.info("Wrote ELMo's %s and %s for %s", options_path, weights_path, archive_file)
     return options_path, weights_path
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Creates `output_dir` if needed; `ConfigurationError` naming it if it cannot be written."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise ConfigurationError(
+            f"Cannot write to the output folder {output_dir} ({error.strerror or error}): "
+            f"choose another folder or fix its permissions"
+        ) from None
+
+
+def write_failure(what: str, error: OSError) -> OSError:
+    """An `OSError` with `error`'s errno (`ENOSPC` for a full disk) that says what could not be written."""
+    message = f"Could not write {what} ({error.strerror or error}); no partial file was left behind"
+    if error.errno == errno.ENOSPC:
+        message += ": free some space or choose another folder"
+    return OSError(error.errno, message) if error.errno else OSError(message)
+
+
+def _write_weights(bilm: PretrainedBiLm, path: str) -> None:
+    with h5py.File(path, "w") as weights_file:
+        for name, array in elmo_weights(bilm).items():
+            weights_file.create_dataset(name, data=array)
+
+
+def _write_options(bilm: PretrainedBiLm, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as options_file:
+        json.dump(elmo_options(bilm), options_file, indent=2)
 
 
 def check_exportable(bilm: PretrainedBiLm, archive_file: str) -> None:

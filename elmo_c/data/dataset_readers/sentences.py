@@ -81,7 +81,9 @@ class SentencesDatasetReader(DatasetReader):
     def text_to_instance(self, sentence: Union[str, List[str]]) -> Instance:  # type: ignore
         """One instance for a sentence given as text or as a list of tokens."""
         tokens = self._tokenize(sentence)
-        return self._instance(tokens[: self._max_sequence_length])
+        instance = self._instance(tokens[: self._max_sequence_length])
+        self.apply_token_indexers(instance)
+        return instance
 
     def apply_token_indexers(self, instance: Instance) -> None:
         instance["source"].token_indexers = self._token_indexers  # type: ignore
@@ -115,7 +117,9 @@ class SentencesDatasetReader(DatasetReader):
         return [Token("<S>")] + tokens + [Token("</S>")] if self._add_boundaries else tokens
 
     def _field_instance(self, tokens: List[Token]) -> Instance:
-        return Instance({"source": TextField(tokens, self._token_indexers)})
+        # No indexers here: `read` applies them in the main process, and data-loader
+        # workers must send instances without them (AllenNLP refuses them otherwise).
+        return Instance({"source": TextField(tokens)})
 
     def _sentences(self, file_path: str) -> Iterator[str]:
         paths = sorted(glob.glob(file_path)) if glob.has_magic(file_path) else [file_path]
