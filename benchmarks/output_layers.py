@@ -1,0 +1,209 @@
+"""
+1. Output layers against the vocabulary size.
+
+What: the library's output layers alone (`continuous`, ELMo-C's; `sampled_softmax`
+with 8192 samples, ELMo's; `adaptive_softmax`, ELMo-A's; the full `softmax`), with
+encoder states of m = 512 (the paper's projection) and 300-d targets, for
+vocabularies of 10K, 100K, 800K words (and 2M in the full run).  One step is what
+training does with them per batch: both directions with 1280 targets each (a batch
+of 64 x 20 tokens), each direction's loss averaged as the model averages it,
+backward into the states (which require grad, as the encoder's output does), and
+the layer's optimizer step (Adam; `dense_sparse_adam` for the sampled softmax's
+sparse gradients, as `training_config/elmo.jsonnet`).  Target ids are drawn from
+Zipf's law over the vocabulary (2 different batches, cycled).
+
+How: for each vocabulary size the layers are built, then timed together with
+`timing.measure` (warm-up steps, at least one per batch, then interleaved repeats,
+median): the warm-up also reads every target row of the batches once, as a long
+training run has (ELMo-C's table is memory-mapped: the first read of a page costs
+a page fault, once per page over the whole run).  They are timed together with
+the continuous layer at the smallest vocabulary, so that the ratio of the
+continuous layer's time at V to its time at the smallest V comes from the same
+interleaved measurement.  A layer whose training memory (16 bytes per parameter,
+plus the full softmax's logits and their gradients) would exceed the memory budget
+is skipped with a note.
+
+    .venv/bin/python benchmarks/output_layers.py [--quick] [--device cpu|cuda]
+"""
+if not __package__:  # run by path: see bootstrap.py
+    import bootstrap  # noqa: F401
+
+import gc
+import itertools
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from benchmarks import plots
+from benchmarks.common import Config, SyntheticCorpus
+from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.timing import Timing, measure
+from benchmarks.variants import (
+    SPARSE_KINDS,
+    build_optimizer,
+    build_output_layer,
+    output_layer_parameters,
+    BYTES_PER_TRAINED_PARAMETER,
+)
+
+LAYERS = ("continuous", "sampled", "adaptive", "softmax")
+LABELS = {
+    "continuous": "continuous (ELMo-C)",
+    "sampled": "sampled softmax (ELMo)",
+    "adaptive": "adaptive softmax (ELMo-A)",
+    "softmax": "full softmax",
+}
+REFERENCE = "continuous@Vmin"
+NUM_TARGET_BATCHES = 2
+
+
+def output_layer_step(
+    kind: str, corpus: SyntheticCorpus, input_dim: int, num_targets: int, config: Config
+) -> Callable[[], None]:
+    """A training step of one output layer alone (see the module docstring)."""
+    device = config.device
+    layer = build_output_layer(kind, input_dim, corpus, config).to(device).train()
+    optimizer = build_optimizer(layer, sparse=kind in SPARSE_KINDS)
+    rng = corpus.rng(stream=20)
+    hidden = [torch.randn(num_targets, input_dim, device=device, requires_grad=True) for _ in range(2)]
+    batches = itertools.cycle(
+        [[torch.from_numpy(corpus.sample_ids((num_targets,), rng)).to(device) for _ in range(2)]
+         for _ in range(NUM_TARGET_BATCHES)]
+    )
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        targets = next(batches)
+        losses = []
+        for direction in (0, 1):
+            hidden[direction].grad = None
+            loss_sum, count = layer(hidden[direction], targets[direction], direction)
+            losses.append(loss_sum / count.clamp(min=1.0))
+        (0.5 * (losses[0] + losses[1])).backward()
+        optimizer.step()
+
+    return step
+
+
+def estimated_bytes(kind: str, corpus: SyntheticCorpus, config: Config) -> float:
+    """Training memory of a layer: its parameters' 16 bytes, plus the full softmax's logits."""
+    parameters = output_layer_parameters(kind, config.output_input_dim, corpus, config)
+    logits = 2 * config.output_targets * corpus.vocab_size * 4 * 3 if kind == "softmax" else 0
+    return float(BYTES_PER_TRAINED_PARAMETER * parameters + logits)
+
+
+def skip_reason(kind: str, corpus: SyntheticCorpus, config: Config) -> Optional[str]:
+    """Why a layer is not timed at this vocabulary size, or None."""
+    if kind == "softmax" and corpus.vocab_size > (config.full_softmax_max_vocab or corpus.vocab_size):
+        return f"skipped in --{config.mode} (about 10 s per step at V=100K on 1 core): see the full run"
+    need = estimated_bytes(kind, corpus, config)
+    if need > config.memory_budget_bytes:
+        return (
+            f"skipped: needs about {need / 2**30:.1f} GiB, over the memory budget of "
+            f"{config.memory_budget_bytes / 2**30:.1f} GiB (--memory-budget-gb)"
+        )
+    return None
+
+
+def _time_vocabulary(
+    corpus: SyntheticCorpus, reference: SyntheticCorpus, config: Config
+) -> Tuple[Dict[str, Timing], Dict[str, str]]:
+    steps: Dict[str, Callable[[], None]] = {}
+    skipped: Dict[str, str] = {}
+    for kind in LAYERS:
+        reason = skip_reason(kind, corpus, config)
+        if reason is not None:
+            skipped[kind] = reason
+        else:
+            steps[kind] = output_layer_step(kind, corpus, config.output_input_dim, config.output_targets, config)
+    if corpus is not reference:
+        steps[REFERENCE] = output_layer_step(
+            "continuous", reference, config.output_input_dim, config.output_targets, config
+        )
+    timings = measure(steps, max(config.warmup, NUM_TARGET_BATCHES), config.repeats, config.device)
+    del steps
+    gc.collect()
+    return timings, skipped
+
+
+def run(config: Config) -> Section:
+    started = time.perf_counter()
+    section = Section("output_layers", "1. Output layer vs vocabulary size", describe(__doc__))
+    table = Table(
+        f"Output layer step (forward + backward + optimizer, both directions, {config.output_targets} "
+        f"targets each, m={config.output_input_dim}, d=300), ms, median of {config.repeats}",
+        ["V", "layer", "ms / step", "min", "max", "time / continuous's"],
+    )
+    vocab_sizes = sorted(config.output_vocab_sizes)
+    reference = SyntheticCorpus(vocab_sizes[0], config.cache_dir, config.seed)
+    medians: Dict[Tuple[int, str], Optional[float]] = {}
+    for vocab_size in vocab_sizes:
+        corpus = reference if vocab_size == vocab_sizes[0] else SyntheticCorpus(vocab_size, config.cache_dir)
+        timings, skipped = _time_vocabulary(corpus, reference, config)
+        continuous = timings["continuous"].median
+        for kind in LAYERS:
+            if kind in skipped:
+                table.add(vocab_size, LABELS[kind], None, None, None, skipped[kind])
+                medians[(vocab_size, kind)] = None
+                continue
+            timing = timings[kind]
+            medians[(vocab_size, kind)] = timing.median
+            table.add(
+                vocab_size, LABELS[kind], 1e3 * timing.median, 1e3 * timing.min, 1e3 * timing.max,
+                ratio(timing.median, continuous),
+            )
+        if REFERENCE in timings:
+            section.headlines[f"continuous_output_time_ratio_V{vocab_size}_over_V{vocab_sizes[0]}"] = ratio(
+                continuous, timings[REFERENCE].median
+            )
+    section.tables.append(table)
+    _headlines(section, medians, vocab_sizes)
+    section.notes.append(
+        "The ratio of the continuous layer's time at V to its time at the smallest V is measured within the "
+        "same interleaved run (the smallest-V layer is timed again with every vocabulary size)."
+    )
+    if any(medians[(v, "softmax")] is None for v in vocab_sizes):
+        section.notes.append(
+            "The full softmax materialises (targets x V) logits and their gradients in both directions: "
+            "where that does not fit in the memory budget it is skipped."
+        )
+    section.plots.append(_plot(medians, vocab_sizes))
+    section.seconds = time.perf_counter() - started
+    return section
+
+
+def _headlines(section: Section, medians: Dict[Tuple[int, str], Optional[float]], vocab_sizes: List[int]) -> None:
+    largest = vocab_sizes[-1]
+    for vocab_size in vocab_sizes:
+        section.headlines[f"continuous_vs_sampled_output_speedup_V{vocab_size}"] = ratio(
+            medians[(vocab_size, "sampled")], medians[(vocab_size, "continuous")]
+        )
+    section.headlines[f"continuous_vs_adaptive_output_speedup_V{largest}"] = ratio(
+        medians[(largest, "adaptive")], medians[(largest, "continuous")]
+    )
+    measured = [v for v in vocab_sizes if medians[(v, "softmax")] is not None]
+    if measured:
+        section.headlines[f"continuous_vs_softmax_output_speedup_V{measured[-1]}"] = ratio(
+            medians[(measured[-1], "softmax")], medians[(measured[-1], "continuous")]
+        )
+
+
+def _plot(medians: Dict[Tuple[int, str], Optional[float]], vocab_sizes: List[int]) -> Plot:
+    def milliseconds(value: Optional[float]) -> float:
+        return 1e3 * value if value is not None else float("nan")
+
+    series = {LABELS[kind]: [milliseconds(medians[(v, kind)]) for v in vocab_sizes] for kind in LAYERS}
+    return Plot(
+        "output_layer_vs_vocabulary.png",
+        lambda path: plots.line_chart(
+            path, "Output layer training step vs vocabulary size", vocab_sizes, series,
+            "vocabulary size V", "ms per step (median)",
+        ),
+    )
+
+
+if __name__ == "__main__":
+    from benchmarks.run_all import main
+
+    main(only=["output_layers"])
