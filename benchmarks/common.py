@@ -102,6 +102,10 @@ class Config:
         """(sentences, tokens per sentence) of a training batch for an encoder size."""
         return self.batch_shape.get(size, (64, 20))
 
+    def corpus(self, vocab_size: Optional[int] = None) -> "SyntheticCorpus":
+        """The synthetic corpus of this run, at `vocab_size` (default: the whole-model benchmarks')."""
+        return SyntheticCorpus(vocab_size or self.vocab_size, self.cache_dir, self.seed)
+
     def repetitions(self, size: str, min_warmup: int = 0) -> Tuple[int, int]:
         """(warm-up steps, repeats) for an encoder size: the paper's on a CPU gets at most 3 repeats (slow)."""
         repeats = min(self.repeats, 3) if size == "paper" and self.device.type == "cpu" else self.repeats
@@ -147,7 +151,7 @@ def make_config(
         )
     if mode == "quick":
         return replace(
-            base, full_softmax_max_vocab=10_000, batch_shape={"small": (32, 20)}, embedder_sentences=64, repeats=3
+            base, full_softmax_max_vocab=10_000, batch_shape={"small": (32, 20)}, embedder_sentences=64, repeats=5
         )
     if mode == "full":
         return replace(

@@ -110,7 +110,7 @@ def largest_difference(embedders: Dict[str, torch.nn.Module], batch: torch.Tenso
 def run(config: Config) -> Section:
     started = time.perf_counter()
     section = Section("embedder", "6. Downstream embedder throughput", describe(__doc__))
-    corpus = SyntheticCorpus(config.vocab_size, config.cache_dir, config.seed)
+    corpus = config.corpus()
     batches = sentence_batches(corpus, config)
     table = Table(
         f"Embedding {config.embedder_sentences} sentences in batches of {config.embedder_batch_size} (no grad)",

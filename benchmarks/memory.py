@@ -43,7 +43,7 @@ from typing import Dict, List
 import torch
 
 from benchmarks import plots
-from benchmarks.common import SIZES, Config, SyntheticCorpus, make_config
+from benchmarks.common import SIZES, Config, make_config
 from benchmarks.report import Plot, Section, Table, describe, ratio
 from benchmarks.timing import synchronize
 from benchmarks.variants import (
@@ -85,7 +85,7 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
     """Trains one variant for `memory_steps` steps in this process; its memory figures, in MiB."""
     after_imports = _status_kib("VmRSS")
     config = make_config(mode, device, cache_dir, memory_budget_gb=1e6)
-    corpus = SyntheticCorpus(config.vocab_size, cache_dir, config.seed)
+    corpus = config.corpus()
     corpus.vocab  # noqa: B018  (built now, to measure it apart)
     after_vocabulary = _status_kib("VmRSS")
     model = build_model(variant, SIZES[size_name], corpus, config)

@@ -48,7 +48,7 @@ def count(variant: str, size_name: str, corpus: SyntheticCorpus, config: Config)
 def run(config: Config) -> Section:
     started = time.perf_counter()
     section = Section("parameters", "3. Trainable parameters", describe(__doc__))
-    corpus = SyntheticCorpus(config.vocab_size, config.cache_dir, config.seed)
+    corpus = config.corpus()
     table = Table(
         f"Trainable parameters at V={config.vocab_size:,}",
         ["size", "variant", "trainable", "of which output layer", "fixed tables (not trained)", "trainable / ELMo's"],

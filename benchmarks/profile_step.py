@@ -48,7 +48,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = make_config("quick", args.device)
-    corpus = SyntheticCorpus(args.vocab_size, config.cache_dir, config.seed)
+    corpus = config.corpus(args.vocab_size)
     shape = tuple(int(x) for x in args.batch.split("x"))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if config.device.type == "cuda" else [])
     for what in args.what.split(","):

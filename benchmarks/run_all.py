@@ -12,7 +12,7 @@ tables as it finishes; at the end come the headline lines (`name = value`, one p
 line) and the check of each target.  The full run (V up to 2M, three encoder sizes
 up to the paper's, 64 x 20 batches, 7 repeats) takes roughly an hour on a
 2-core CPU, the paper-size model dominating; `--quick` (the CPU-sized encoder with
-32 x 20 batches, 3 repeats, V up to 800K, parameters also at the paper size)
+32 x 20 batches, 5 repeats, V up to 800K, parameters also at the paper size)
 checks everything in under 5 minutes.  Timings are only comparable within one
 run: run it on a quiet machine (on a busy one, `--threads 1` is steadier).  The
 synthetic tables it builds are cached under `~/.cache/elmo_c/benchmarks` (about

@@ -617,7 +617,7 @@ def child_targets_load(spec: Dict[str, Any]) -> Dict[str, Any]:
     batches = [torch.from_numpy(zipf_ranks(len(words), spec["lookup_rows"], rng) + 2)
                for _ in range(spec["repeats"] + 1)]
     calls = itertools.count()
-    timing = measure_one(lambda: targets.lookup(batches[next(calls)]), warmup=1, repeats=spec["repeats"],
+    timing = measure_one(lambda: targets.lookup(batches[next(calls) % len(batches)]), warmup=1, repeats=spec["repeats"],
                          device=torch.device("cpu"))
     return {
         "seconds": seconds,

@@ -87,9 +87,9 @@ def _time_group(
 def run(config: Config) -> Section:
     started = time.perf_counter()
     section = Section("training_step", "2. Whole training step", describe(__doc__))
-    corpus = SyntheticCorpus(config.vocab_size, config.cache_dir, config.seed)
+    corpus = config.corpus()
     table = Table(
-        f"Training step at V={config.vocab_size:,} (median of the repeats)",
+        f"Training step at V={config.vocab_size:,} (median over {config.repeats} rounds)",
         ["size", "batch", "variant", "ms / step", "tokens / s", "time / ELMo-C's", "spread"],
     )
     tokens_per_second: Dict[str, List[float]] = {LABELS[v]: [] for v in STEP_VARIANTS}
@@ -99,26 +99,14 @@ def run(config: Config) -> Section:
         timings: Dict[str, Timing] = {}
         for index, group in enumerate(_groups(size, corpus, config)):
             timings.update(_time_group(group, size, corpus, config, with_output_only=index == 0))
-        batch_size, length = config.batch(size_name)
-        elmo_c = timings["elmo_c"].median
-        for variant in STEP_VARIANTS:
-            timing = timings[variant]
-            rate = batch_size * length / timing.median
+        for variant, rate in _add_rows(table, size, timings, config).items():
             tokens_per_second[LABELS[variant]].append(rate)
-            table.add(
-                f"{size_name} ({size.cell_size}/{size.projection_dim})", f"{batch_size}x{length}", LABELS[variant],
-                1e3 * timing.median, rate, ratio(timing.median, elmo_c), timing.spread,
-            )
-        table.add(
-            size_name, f"{batch_size}x{length}", "continuous output layer alone", 1e3 * timings[OUTPUT_ONLY].median,
-            None, ratio(timings[OUTPUT_ONLY].median, elmo_c), timings[OUTPUT_ONLY].spread,
-        )
-        shares.append(ratio(timings[OUTPUT_ONLY].median, elmo_c))
+        shares.append(ratio(timings[OUTPUT_ONLY].median, timings["elmo_c"].median))
         _size_headlines(section, size_name, timings, shares[-1])
     section.headlines["continuous_output_share_of_elmo_c_step"] = max(shares)
     section.tables.append(table)
     section.notes += [
-        "`time / ELMo-C's` > 1 means slower than ELMo-C.  `spread` = (max - min) / median of the repeats.",
+        "`time / ELMo-C's` > 1 means slower than ELMo-C.  `spread` = (max - min) / median of the samples.",
         "`continuous_output_share_of_elmo_c_step` (no size) is the largest share over the sizes measured.",
         "`allennlp_elmo_step_vs_encoder_only_<size>` bounds `elmo_c_vs_allennlp_elmo_step_speedup_<size>`: it is "
         "the speedup over AllenNLP's recipe of our model with no output layer at all.",
@@ -126,6 +114,26 @@ def run(config: Config) -> Section:
     section.plots.append(_plot(config.step_sizes, tokens_per_second, config.vocab_size))
     section.seconds = time.perf_counter() - started
     return section
+
+
+def _add_rows(table: Table, size: ModelSize, timings: Dict[str, Timing], config: Config) -> Dict[str, float]:
+    """A row per variant and one for the output layer alone; returns each variant's tokens/s."""
+    batch_size, length = config.batch(size.name)
+    batch, elmo_c = f"{batch_size}x{length}", timings["elmo_c"].median
+    rates = {}
+    for variant in STEP_VARIANTS:
+        timing = timings[variant]
+        rates[variant] = batch_size * length / timing.median
+        table.add(
+            f"{size.name} ({size.cell_size}/{size.projection_dim})", batch, LABELS[variant], 1e3 * timing.median,
+            rates[variant], ratio(timing.median, elmo_c), timing.spread,
+        )
+    output_only = timings[OUTPUT_ONLY]
+    table.add(
+        size.name, batch, "continuous output layer alone", 1e3 * output_only.median, None,
+        ratio(output_only.median, elmo_c), output_only.spread,
+    )
+    return rates
 
 
 def _size_headlines(section: Section, size_name: str, timings: Dict[str, Timing], share: float) -> None:
