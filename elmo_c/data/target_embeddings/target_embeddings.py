@@ -1,7 +1,6 @@
 import hashlib
 import logging
 import os
-import tempfile
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy
@@ -9,6 +8,8 @@ import torch
 from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
+
+from elmo_c.common.atomic import atomic_output_path
 
 logger = logging.getLogger(__name__)
 
@@ -288,18 +289,8 @@ class TargetEmbeddings(Registrable):
 
 
 def _atomic_save(path: str, array: numpy.ndarray) -> None:
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            numpy.save(stream, array)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_output_path(path) as temporary, open(temporary, "wb") as stream:
+        numpy.save(stream, array)
 
 
 def _examples(words: List[str], rows: numpy.ndarray, limit: int = 5) -> str:
