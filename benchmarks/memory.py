@@ -5,22 +5,30 @@ What: every variant of `variants.py` trains for a few steps in a fresh Python
 process of its own (so that no allocator cache or earlier model skews it), which
 reports:
 
-- `training peak`: the peak resident memory (VmHWM) during the training steps
-  alone: the high-water mark is reset (`/proc/self/clear_refs`) after the model,
-  optimizer and batches are built, so construction transients (e.g.
-  `SampledSoftmaxLoss` builds its 800K-row table twice) do not count; this is
-  the whole process, Python, torch and AllenNLP's code included;
+- `training peak`: the peak resident memory (VmHWM) during the measured training
+  steps: after the model, optimizer and batches are built and one warm-up step
+  has run (it allocates the optimizer's state and pages in the code of every
+  kernel the step uses), the high-water mark is reset (`/proc/self/clear_refs`),
+  so construction transients (e.g. `SampledSoftmaxLoss` builds its 800K-row
+  table twice) do not count; this is the whole process, Python, torch and
+  AllenNLP's code included;
 - `after imports`: resident memory once torch, AllenNLP and elmo_c are imported,
   before the vocabulary and the model exist (the same for every variant);
 - `training above imports`: the difference, what training itself holds (model,
-  gradients, optimizer state, activations, the vocabulary, and for ELMo-C the rows
-  of the memory-mapped target table that were read);
+  gradients, optimizer state, activations, the vocabulary, the code pages of the
+  kernels the step runs, and for ELMo-C the rows of the memory-mapped target
+  table that were read);
+- `allocated above imports` (the headline on a CPU): the same without the
+  file-backed pages, i.e. the anonymous memory training allocates (tensors,
+  optimizer state, the vocabulary), as `max_memory_allocated` counts on a GPU.
+  The file-backed pages it leaves out are shared-library code (torch's kernels
+  are paged in on first use, much the same for every variant) and ELMo-C's
+  memory-mapped target rows: page cache that every process on the machine
+  shares and the kernel can reclaim.  They are shown apart;
 - `of which vocabulary`: what the AllenNLP `Vocabulary` of V words adds (the same
   for every variant: any of them needs it);
-- `file-backed at the end`: the resident pages mapped from files (RssFile) after
-  the steps: the code's shared libraries, and for ELMo-C the pages of its
-  memory-mapped target table that were read (each read maps the neighbouring
-  pages too); page cache, which the kernel can reclaim;
+- `file-backed growth`: the resident pages mapped from files (RssFile) at the end
+  of the steps minus those after the imports;
 - `process peak`: the peak over the whole process (VmHWM), construction included;
 - on a GPU, `torch.cuda.max_memory_allocated` during the training steps.
 
@@ -83,7 +91,7 @@ def _reset_peak() -> bool:
 
 def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str) -> Dict:
     """Trains one variant for `memory_steps` steps in this process; its memory figures, in MiB."""
-    after_imports = _status_kib("VmRSS")
+    after_imports, file_after_imports = _status_kib("VmRSS"), _status_kib("RssFile")
     config = make_config(mode, device, cache_dir, memory_budget_gb=1e6)
     corpus = config.corpus()
     corpus.vocab  # noqa: B018  (built now, to measure it apart)
@@ -91,6 +99,8 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
     model = build_model(variant, SIZES[size_name], corpus, config)
     batches = make_batches(variant, corpus, config.batch(size_name), 2, config.device)
     step = training_step(model, build_variant_optimizer(variant, model), batches)
+    step()  # warm-up: the optimizer's state exists from here on, and the kernels' code is paged in
+    synchronize(config.device)
     on_gpu = config.device.type == "cuda"
     if on_gpu:
         torch.cuda.reset_peak_memory_stats(config.device)
@@ -101,14 +111,17 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
     for _ in range(config.memory_steps):
         step()
     synchronize(config.device)
-    training_peak = _status_kib("VmHWM")
+    training_peak, file_backed = _status_kib("VmHWM"), _status_kib("RssFile")
     return {
         "variant": variant,
         "size": size_name,
         "training_peak_mib": training_peak / 1024,
         "after_imports_mib": after_imports / 1024,
+        # File-backed pages only grow once the warm-up step has paged the code in, so
+        # the peak's anonymous part is the peak less the file-backed pages at the end.
+        "allocated_above_mib": ((training_peak - file_backed) - (after_imports - file_after_imports)) / 1024,
         "vocabulary_mib": (after_vocabulary - after_imports) / 1024,
-        "file_backed_mib": _status_kib("RssFile") / 1024,
+        "file_backed_growth_mib": (file_backed - file_after_imports) / 1024,
         "process_peak_mib": max(construction_peak, training_peak) / 1024,
         "peak_was_reset": reset,
         "gpu_peak_mib": torch.cuda.max_memory_allocated(config.device) / MIB if on_gpu else None,
@@ -133,33 +146,38 @@ def run(config: Config) -> Section:
     table = Table(
         f"Peak memory at V={config.vocab_size:,}, {config.memory_steps} training steps, MiB",
         ["size", "batch", "variant", "training peak", "after imports", "training above imports",
-         "of which vocabulary", "file-backed at the end", "process peak", "GPU peak", "above imports / ELMo-C's"],
+         "allocated above imports", "of which vocabulary", "file-backed growth", "process peak", "GPU peak",
+         "allocated / ELMo-C's"],
     )
     variants = config.memory_variants or list(STEP_VARIANTS)
     above: Dict[str, List[float]] = {LABELS[v]: [] for v in variants}
+    on_gpu = config.device.type == "cuda"
     for size_name in config.memory_sizes:
         results = {variant: _run_worker(variant, size_name, config) for variant in variants}
         for result in results.values():
             result["above_mib"] = result["training_peak_mib"] - result["after_imports_mib"]
+            result["headline_mib"] = result["gpu_peak_mib"] if on_gpu else result["allocated_above_mib"]
         batch_size, length = config.batch(size_name)
         for variant, result in results.items():
             table.add(
                 size_name, f"{batch_size}x{length}", LABELS[variant], result["training_peak_mib"],
-                result["after_imports_mib"], result["above_mib"], result["vocabulary_mib"], result["file_backed_mib"],
-                result["process_peak_mib"], result["gpu_peak_mib"],
-                ratio(result["above_mib"], results["elmo_c"]["above_mib"]),
+                result["after_imports_mib"], result["above_mib"], result["allocated_above_mib"],
+                result["vocabulary_mib"], result["file_backed_growth_mib"], result["process_peak_mib"],
+                result["gpu_peak_mib"], ratio(result["headline_mib"], results["elmo_c"]["headline_mib"]),
             )
-            above[LABELS[variant]].append(result["above_mib"])
-        _size_headlines(section, size_name, results, config.device.type == "cuda")
+            above[LABELS[variant]].append(result["headline_mib"])
+        _size_headlines(section, size_name, results, on_gpu)
     largest = config.memory_sizes[-1]
     section.headlines["peak_memory_ratio_elmo_over_elmo_c"] = section.headlines[
         f"peak_memory_ratio_elmo_over_elmo_c_{largest}"
     ]
     section.tables.append(table)
     section.notes += [
-        "`peak_memory_ratio_elmo_over_elmo_c_<size>` compares training memory above the imports (on a GPU: "
-        "max_memory_allocated); `..._process_..._<size>` compares the whole process' training peak.  The "
-        f"headline without a size is at the largest size measured, {largest}.",
+        "`peak_memory_ratio_elmo_over_elmo_c_<size>` compares the memory training allocates above the imports "
+        "(`allocated above imports`; on a GPU: max_memory_allocated).  `peak_memory_rss_ratio_..._<size>` "
+        "compares resident memory above the imports, file-backed pages included, and "
+        "`peak_memory_process_ratio_..._<size>` the whole process' training peak.  The headline without a size "
+        f"is at the largest size measured, {largest}.",
         "`..._without_vocabulary_<size>` leaves out the AllenNLP `Vocabulary` of V words, which every variant "
         "holds alike (on a CPU only: on a GPU the headlines are device memory, which holds no vocabulary).",
         "`peak_memory_ratio_elmo_over_encoder_only_<size>` bounds `peak_memory_ratio_elmo_over_elmo_c_<size>`: "
@@ -171,7 +189,7 @@ def run(config: Config) -> Section:
         Plot(
             "peak_memory.png",
             lambda path: plots.bar_chart(
-                path, f"Training memory above imports at V={config.vocab_size:,}", config.memory_sizes, above, "MiB"
+                path, f"Training memory allocated at V={config.vocab_size:,}", config.memory_sizes, above, "MiB"
             ),
         )
     )
@@ -180,19 +198,21 @@ def run(config: Config) -> Section:
 
 
 def _size_headlines(section: Section, size_name: str, results: Dict[str, Dict], on_gpu: bool) -> None:
-    key = "gpu_peak_mib" if on_gpu else "above_mib"
     for other in [v for v in ("elmo", "allennlp_elmo", "elmo_a", "elmo_sub") if v in results]:
         section.headlines[f"peak_memory_ratio_{other}_over_elmo_c_{size_name}"] = ratio(
-            results[other][key], results["elmo_c"][key]
+            results[other]["headline_mib"], results["elmo_c"]["headline_mib"]
         )
     if not on_gpu:
         section.headlines[f"peak_memory_ratio_elmo_over_elmo_c_without_vocabulary_{size_name}"] = ratio(
-            results["elmo"]["above_mib"] - results["elmo"]["vocabulary_mib"],
-            results["elmo_c"]["above_mib"] - results["elmo_c"]["vocabulary_mib"],
+            results["elmo"]["allocated_above_mib"] - results["elmo"]["vocabulary_mib"],
+            results["elmo_c"]["allocated_above_mib"] - results["elmo_c"]["vocabulary_mib"],
+        )
+        section.headlines[f"peak_memory_rss_ratio_elmo_over_elmo_c_{size_name}"] = ratio(
+            results["elmo"]["above_mib"], results["elmo_c"]["above_mib"]
         )
     if "encoder_only" in results:  # the floor: what no output layer can go below
         section.headlines[f"peak_memory_ratio_elmo_over_encoder_only_{size_name}"] = ratio(
-            results["elmo"][key], results["encoder_only"][key]
+            results["elmo"]["headline_mib"], results["encoder_only"]["headline_mib"]
         )
     section.headlines[f"peak_memory_process_ratio_elmo_over_elmo_c_{size_name}"] = ratio(
         results["elmo"]["training_peak_mib"], results["elmo_c"]["training_peak_mib"]

@@ -1,4 +1,6 @@
 import torch
+from typing import Tuple
+
 from allennlp.common import Registrable
 
 
@@ -24,3 +26,14 @@ class ContinuousLoss(torch.nn.Module, Registrable):
         `torch.Tensor` of shape `(num_targets,)`: the loss of each row.
         """
         raise NotImplementedError
+
+    def loss_and_cosine(self, predictions: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        `forward`'s losses, and the (detached) cosine of each prediction with its
+        target, which the output layer reports as a metric.  A loss that computes
+        the cosine anyway overrides this to share the work.
+        """
+        losses = self(predictions, targets)
+        with torch.no_grad():
+            cosines = torch.nn.functional.cosine_similarity(predictions, targets, dim=-1, eps=1e-8)
+        return losses, cosines

@@ -1,3 +1,5 @@
+from typing import Tuple
+
 import torch
 
 from elmo_c.modules.continuous_losses.continuous_loss import ContinuousLoss
@@ -14,3 +16,7 @@ class CosineLoss(ContinuousLoss):
 
     def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return 1.0 - torch.nn.functional.cosine_similarity(predictions, targets, dim=-1, eps=1e-8)
+
+    def loss_and_cosine(self, predictions: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        cosines = torch.nn.functional.cosine_similarity(predictions, targets, dim=-1, eps=1e-8)
+        return 1.0 - cosines, cosines.detach()

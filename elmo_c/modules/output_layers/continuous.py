@@ -77,13 +77,13 @@ class ContinuousOutputLayer(OutputLayer):
         self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         vectors, valid = self.target_embeddings.lookup(targets)
-        hidden, vectors, targets = hidden[valid], vectors[valid], targets[valid]
+        if not bool(valid.all()):
+            hidden, vectors = hidden[valid], vectors[valid]
         predictions = self.head(direction)(hidden)
-        losses = self.loss(predictions, vectors)
-        with torch.no_grad():
-            cosines = torch.nn.functional.cosine_similarity(predictions, vectors, dim=-1, eps=1e-8)
-            self._cosine(cosines.sum(), cosines.numel())
-            if self.top_k and (self.neighbours_in_training or not self.training):
+        losses, cosines = self.loss.loss_and_cosine(predictions, vectors)
+        self._cosine(cosines.sum(), cosines.numel())
+        if self.top_k and (self.neighbours_in_training or not self.training):
+            with torch.no_grad():
                 self._neighbour_accuracy(predictions, vectors)
         return losses.sum(), torch.tensor(float(losses.numel()), device=losses.device)
 
