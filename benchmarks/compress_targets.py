@@ -13,7 +13,7 @@ requirements/data.txt):
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/compress_targets.py           # full: about 6 minutes on 2 busy cores
+    .venv/bin/python benchmarks/compress_targets.py           # full: 13 minutes on 2 busy cores
     .venv/bin/python benchmarks/compress_targets.py --quick   # the 50K most frequent GloVe words, 1 FastText
                                                               # epoch, shorter k-means and autoencoder training:
                                                               # about 2 minutes
@@ -111,9 +111,10 @@ def ptb_fasttext_table(work_dir: str, quick: bool) -> Tuple[List[str], numpy.nda
 def settings_for(num_rows: int, dim: int, quick: bool) -> List[Tuple[str, CompressionSettings]]:
     """
     Each method at dim / 10, dim / 5 and dim / 2 codes per row: one byte each for
-    `subspace`, two (float16) for `svd` and `autoencoder`.  The autoencoder sees
-    about 2M rows (300K with `--quick`) whatever the table's size; `--quick` also
-    fits k-means on fewer rows (16K instead of 64K) with fewer passes (2 instead of 5).
+    `subspace`, two (float16) for `svd` and `autoencoder`; then `subspace_variants`.
+    The autoencoder sees about 2M rows (300K with `--quick`) whatever the table's
+    size; `--quick` also fits k-means on fewer rows (16K instead of 64K) with fewer
+    passes (2 instead of 5).
     """
     rows_seen = 300_000 if quick else 2_000_000
     epochs = max(5, round(rows_seen / num_rows))
@@ -122,11 +123,35 @@ def settings_for(num_rows: int, dim: int, quick: bool) -> List[Tuple[str, Compre
     for codes in (dim // 10, dim // 5, dim // 2):
         subspace = CompressionSettings("subspace", groups=codes, centroids=256, **kmeans)
         settings.append((f"G={codes}, K=256", subspace))
+    settings += subspace_variants(num_rows, dim, quick, kmeans)
     for method in ("svd", "autoencoder"):
         for codes in (dim // 10, dim // 5, dim // 2):
             name = f"k={codes}" + (f", {epochs} epochs" if method == "autoencoder" else "")
             settings.append((name, CompressionSettings(method, code_dim=codes, epochs=epochs)))
     return settings
+
+
+def subspace_variants(
+    num_rows: int, dim: int, quick: bool, kmeans: Dict[str, int]
+) -> List[Tuple[str, CompressionSettings]]:
+    """
+    `subspace` on directions (`normalize`), rotated, with float16 centroids, at
+    dim / 10 and dim / 5 groups; and residual quantisation of the whole vector
+    (G=1, K=256) in as many stages as fit the goal's size (one byte and a float16
+    codebook of 256 x dim each), codes found by a beam search of width 8, its
+    k-means fitted longer (20 passes over 128K rows; as the others with `--quick`).
+    """
+    directions = dict(normalize=True, centroid_dtype="float16")
+    variants = []
+    for groups in (dim // 10, dim // 5):
+        settings = CompressionSettings("subspace", groups=groups, rotate=True, **directions, **kmeans)
+        variants.append((f"G={groups}, K=256, directions, rotated, float16", settings))
+    budget = (1 - GOAL_REDUCTION) * 4 * dim  # bytes per row
+    stages = int(budget // (1 + 256 * dim * 2 / num_rows))
+    longer = kmeans if quick else dict(iterations=20, kmeans_sample=131072)
+    settings = CompressionSettings("subspace", groups=1, stages=stages, beam=8, **directions, **longer)
+    variants.append((f"G=1, K=256, {stages} stages, beam 8, directions, float16", settings))
+    return variants
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -271,12 +296,17 @@ DEFINITIONS = [
     "- *size*: what a training process holds: the codes and the decoder (centroids; basis, mean and the tanh "
     "layer), not the words (only read to align the table to the vocabulary).  *bytes / row* includes the "
     "decoder; *ratio* and *smaller* are against the float32 table.",
-    "- *subspace* G=groups of dim / G dimensions, K centroids each, one uint8 code per group; *svd* and "
+    "- *subspace* G=groups of dim / G dimensions, K centroids each, one uint8 code per group (and per stage: "
+    "*stages* quantise what the previous ones left, a beam search picks the codes); *directions*: the rows are "
+    "normalised first (`--normalize`: only directions are kept, which ELMo-C's cosine loss and top-k metric "
+    "only use; the vMF loss would take unit targets), *rotated*: onto principal directions balanced across "
+    "groups (`--rotate`; the dim x dim rotation is counted), *float16*: centroids stored as float16; *svd* and "
     "*autoencoder* k float16 codes per row.  The autoencoder's decoder is the linear map (initialised as the "
     "SVD) plus a tanh layer of 256 units, trained on 1 - cosine only (no magnitude term).",
     "- *cosine*: between each vector and its reconstruction, over all rows (p5: 5th percentile).  *centred "
     "cosine*: the same after subtracting the table's mean vector from both: where all vectors share a large "
-    "common component every cosine is near 1, and this one (with the neighbours) shows what is left.",
+    "common component every cosine is near 1, and this one (with the neighbours) shows what is left.  For "
+    "*directions*, it (and the norm ratio of the report) compares with the unit rows, which is what they encode.",
     "- *top-10 agreement*: for 1,000 random words (500 with `--quick`), the overlap of their 10 nearest "
     "neighbours by cosine among all words, in the original and in the decoded table.",
     "- *decode ms / 1,280*: median time of decoding 1,280 random rows (one batch's targets) on one thread, "

@@ -6,6 +6,7 @@ decodes a batch at a time.
 ```
 allennlp compress-targets INPUT OUTPUT.ctt [--type fasttext|text|npy] [--words-path W] [--vocabulary V]
     [--method subspace|autoencoder|svd] [--groups G --centroids K --iterations I --kmeans-sample S]
+    [--stages N --beam B --normalize --rotate --centroid-dtype float32|float16]
     [--code-dim k --hidden H --epochs E --magnitude-weight W --batch-size B --lr LR]
     [--seed 0] [--threads T] [--neighbour-sample 1000]
 ```
@@ -21,6 +22,16 @@ Methods:
 
 - `subspace` (product quantisation): the dimensions are split into G groups and
   each group is k-means clustered into K centroids; a row is G one-byte codes.
+  Options: `--stages N` quantises what is left (the residual) N - 1 more times with
+  codebooks of its own (a row is N * G codes, decoded as the sum of the stages),
+  `--beam B` then picks each row's codes by a beam search over the stages instead
+  of stage by stage; `--normalize` quantises the rows' directions (unit vectors)
+  and drops their norms, which ELMo-C's cosine loss and top-k metric ignore (the
+  vMF loss would take the decoded vectors as unit targets); `--rotate` first
+  rotates the rows onto their principal directions, dealt to the groups so that
+  each gets a similar share of the variance (as optimized product quantisation
+  does), and stores the `dim x dim` rotation; `--centroid-dtype float16` halves
+  the codebooks.
 - `svd`: the top k principal directions (truncated SVD of the centred table); a
   row is k float16 codes.  The baseline.
 - `autoencoder`: an encoder d -> k and a decoder k -> d (linear, initialised as
@@ -64,10 +75,12 @@ from elmo_c.data.target_embeddings.text import _is_header, _open
 logger = logging.getLogger(__name__)
 
 INPUT_TYPES = ("fasttext", "text", "npy")
+CENTROID_DTYPES = ("float32", "float16")
 _NAMESPACE = "compress_targets"
 _CHUNK_ROWS = 65536
 _NEIGHBOURS = 10
 _DECODE_BATCH = 1280
+_BEAM_CHUNK_ROWS = 8192
 
 
 def _default_threads() -> int:
@@ -97,6 +110,13 @@ class CompressTargets(Subcommand):
         add("--centroids", type=int, default=256, help="subspace: k-means centroids per group (<= 256: 1 byte)")
         add("--iterations", type=int, default=5, help="subspace: k-means passes over the sample")
         add("--kmeans-sample", type=int, default=65536, help="subspace: rows k-means is fitted on")
+        add("--stages", type=int, default=1, help="subspace: residual quantisation stages (codes per row: G each)")
+        add("--beam", type=int, default=1, help="subspace: beam width of the search for the codes over the stages")
+        add("--normalize", action="store_true",
+            help="subspace: quantise unit vectors: directions only (the cosine loss ignores norms; they are lost)")
+        add("--rotate", action="store_true",
+            help="subspace: rotate onto the principal directions, balancing their variance across groups")
+        add("--centroid-dtype", choices=CENTROID_DTYPES, default="float32", help="subspace: how centroids are stored")
         add("--code-dim", type=int, default=None, help="svd/autoencoder: code size k (default: dim / 10)")
         add("--hidden", type=int, default=256, help="autoencoder: tanh units beside the linear map (0: none)")
         add("--epochs", type=int, default=5, help="autoencoder: training epochs")
@@ -112,7 +132,8 @@ class CompressTargets(Subcommand):
 
 def compress_targets_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     """Entry point of the `compress-targets` subcommand."""
-    names = ["method", "groups", "centroids", "iterations", "kmeans_sample", "code_dim", "hidden", "epochs"]
+    names = ["method", "groups", "centroids", "iterations", "kmeans_sample", "stages", "beam", "normalize", "rotate"]
+    names += ["centroid_dtype", "code_dim", "hidden", "epochs"]
     names += ["magnitude_weight", "batch_size", "seed"]
     settings = {name: getattr(args, name) for name in names}
     return compress_targets(
@@ -211,7 +232,9 @@ def compress_table(
         arrays, options = settings.compress(matrix)
         compress_seconds = time.time() - start
         write_compressed_targets(output_path, settings.method, words, matrix.shape[1], arrays, options)
-        report = fidelity_report(matrix, CompressedTargetFile(output_path), neighbour_sample, settings.seed)
+        # What the table encodes: with `normalize`, the centred cosine and the norm ratio compare directions.
+        reference = settings.encoded_rows(matrix)
+        report = fidelity_report(reference, CompressedTargetFile(output_path), neighbour_sample, settings.seed)
     report.update(output=output_path, method=settings.method, options=options,
                   compress_seconds=round(compress_seconds, 2))
     return report
@@ -352,6 +375,26 @@ class CompressionSettings(FromParams):
         `subspace`: passes of mini-batch k-means over the sample.
     kmeans_sample : `int`, optional (default = `65536`)
         `subspace`: rows k-means is fitted on (every row is then assigned).
+    stages : `int`, optional (default = `1`)
+        `subspace`: residual quantisation: each stage after the first quantises what
+        the previous ones left, with codebooks of its own; a row has `stages * groups`
+        codes and decodes as the sum of its stages' centroids.
+    beam : `int`, optional (default = `1`)
+        `subspace`: once the stages are fitted, each row's codes are chosen by a beam
+        search of this width over the stages and groups (1: greedily, one at a time).
+    normalize : `bool`, optional (default = `False`)
+        `subspace`: quantise the rows divided by their norms.  The table then holds
+        directions only (decoded vectors have about unit norm): enough for ELMo-C's
+        cosine loss and top-k metric, which ignore norms (the vMF loss would use unit
+        targets).
+    rotate : `bool`, optional (default = `False`)
+        `subspace`: rotate the rows onto their principal directions before splitting
+        them into groups, the directions dealt so that the groups' variances are
+        balanced (optimized product quantisation's eigenvalue allocation); the
+        `dim x dim` rotation is stored (and counted in the size).
+    centroid_dtype : `str`, optional (default = `"float32"`)
+        `subspace`: `"float32"` or `"float16"` (half the codebooks' size; the codes
+        are chosen for the rounded centroids).
     code_dim : `int`, optional (default = dimension / 10)
         `svd` / `autoencoder`: float16 codes per row.
     hidden : `int`, optional (default = `256`)
@@ -376,6 +419,11 @@ class CompressionSettings(FromParams):
         centroids: int = 256,
         iterations: int = 5,
         kmeans_sample: int = 65536,
+        stages: int = 1,
+        beam: int = 1,
+        normalize: bool = False,
+        rotate: bool = False,
+        centroid_dtype: str = "float32",
         code_dim: Optional[int] = None,
         hidden: int = 256,
         epochs: int = 5,
@@ -388,13 +436,15 @@ class CompressionSettings(FromParams):
             raise ConfigurationError(f"Unknown method {method!r}: use one of {', '.join(METHODS)}")
         self.method, self.groups, self.centroids, self.iterations = method, groups, centroids, iterations
         self.kmeans_sample, self.code_dim, self.hidden, self.epochs = kmeans_sample, code_dim, hidden, epochs
+        self.stages, self.beam, self.normalize, self.rotate = stages, beam, normalize, rotate
+        self.centroid_dtype = centroid_dtype
         self.magnitude_weight, self.batch_size, self.learning_rate = magnitude_weight, batch_size, learning_rate
         self.seed = seed
         self._check_flags()
 
     def _check_flags(self) -> None:
-        positive = {"--iterations": self.iterations, "--kmeans-sample": self.kmeans_sample,
-                    "--epochs": self.epochs, "--batch-size": self.batch_size}
+        positive = {"--iterations": self.iterations, "--kmeans-sample": self.kmeans_sample, "--stages": self.stages,
+                    "--beam": self.beam, "--epochs": self.epochs, "--batch-size": self.batch_size}
         for flag, value in positive.items():
             if value < 1:
                 raise ConfigurationError(f"{flag} must be a positive integer, got {value}")
@@ -402,6 +452,10 @@ class CompressionSettings(FromParams):
             raise ConfigurationError(
                 f"--centroids must be between 2 and 65536 (codes are uint8 up to 256, uint16 above), "
                 f"got {self.centroids}"
+            )
+        if self.centroid_dtype not in CENTROID_DTYPES:
+            raise ConfigurationError(
+                f"--centroid-dtype must be one of {', '.join(CENTROID_DTYPES)}, got {self.centroid_dtype!r}"
             )
         if self.hidden < 0 or self.magnitude_weight < 0 or not self.learning_rate > 0:
             raise ConfigurationError(
@@ -437,13 +491,20 @@ class CompressionSettings(FromParams):
                     f"--code-dim must be between 1 and the dimension {dim} of {source_name}, got {self.code_dim}"
                 )
 
+    def encoded_rows(self, matrix: numpy.ndarray) -> numpy.ndarray:
+        """The rows the method encodes: `matrix`, or its unit rows with `subspace` and `normalize`."""
+        return _unit(matrix) if self.method == "subspace" and self.normalize else matrix
+
     def compress(self, matrix: numpy.ndarray) -> Tuple[Dict[str, numpy.ndarray], Dict[str, Any]]:
         """The arrays to store and the options to record."""
         if self.method == "subspace":
             options = dict(groups=self.groups, centroids=self.centroids, iterations=self.iterations,
-                           kmeans_sample=self.kmeans_sample, seed=self.seed)
-            return subspace_quantise(matrix, self.groups, self.centroids, self.iterations, self.kmeans_sample,
-                                     self.seed), options
+                           kmeans_sample=self.kmeans_sample, stages=self.stages, beam=self.beam,
+                           normalize=self.normalize, rotate=self.rotate, centroid_dtype=self.centroid_dtype,
+                           seed=self.seed)
+            kmeans = dict(centroids=self.centroids, iterations=self.iterations, sample=self.kmeans_sample,
+                          seed=self.seed, dtype=self.centroid_dtype)
+            return subspace_quantise(self.encoded_rows(matrix), self.groups, self.stages, self.beam, self.rotate, **kmeans), options
         if self.method == "svd":
             return truncated_svd(matrix, self.code_dim), dict(code_dim=self.code_dim)
         options = dict(code_dim=self.code_dim, hidden=self.hidden, epochs=self.epochs,
@@ -463,29 +524,126 @@ def _closest_divisor(number: int, target: float) -> int:
 
 
 def subspace_quantise(
-    matrix: numpy.ndarray, groups: int, centroids: int, iterations: int, sample: int, seed: int
+    matrix: numpy.ndarray,
+    groups: int,
+    stages: int = 1,
+    beam: int = 1,
+    rotate: bool = False,
+    **kmeans: Any,
 ) -> Dict[str, numpy.ndarray]:
     """
-    Product quantisation: mini-batch k-means of each group of `dim / groups`
-    dimensions, fitted on a sample of rows, then every row assigned to its nearest
-    centroid.  Returns `codes` `(rows, groups)` (uint8, or uint16 above 256
-    centroids) and `centroids` `(groups, centroids, dim / groups)` float32.
+    Product quantisation, in `stages` residual stages, optionally of the rows
+    rotated by `balanced_rotation`.  Returns `codes` `(rows, stages * groups)`
+    (uint8, or uint16 above 256 centroids), `centroids`
+    `(stages, groups, centroids, dim / groups)` and, with `rotate`, `rotation`
+    `(dim, dim)` float32 (the rows quantised are `matrix @ rotation`).
+
+    # Parameters
+
+    matrix : `numpy.ndarray`
+        `(rows, dim)`.
+    groups : `int`
+        Groups of `dim / groups` dimensions (it must divide `dim`).
+    stages : `int`, optional (default = `1`)
+    beam : `int`, optional (default = `1`)
+        With more than one, each row's codes are then chosen again by `beam_search_codes`.
+    rotate : `bool`, optional (default = `False`)
+    **kmeans
+        `centroids`, `iterations`, `sample`, `seed` and `dtype`: see `fit_stages`.
+    """
+    rows = numpy.array(matrix, dtype=numpy.float32)
+    arrays = {}
+    if rotate:
+        arrays["rotation"] = balanced_rotation(rows, groups)
+        rows = rows @ arrays["rotation"]
+    tables, codes = fit_stages(rows, groups, stages, **kmeans)
+    if beam > 1 and stages > 1:  # the groups of one stage are independent: its nearest centroids are best
+        codes = beam_search_codes(rows, tables, beam)
+    code_type = numpy.uint8 if tables.shape[2] <= 256 else numpy.uint16
+    arrays.update(codes=codes.astype(code_type), centroids=tables.astype(kmeans["dtype"]))
+    return arrays
+
+
+def fit_stages(
+    rows: numpy.ndarray, groups: int, stages: int, centroids: int, iterations: int, sample: int, seed: int, dtype: str
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """
+    Fits each stage's codebooks to what the previous stages leave of `rows`: the
+    mini-batch k-means of each group of dimensions on `sample` rows, its centroids
+    rounded to `dtype`, every row then assigned its nearest centroid.  Returns the
+    centroids `(stages, groups, centroids, dim / groups)` float32 and the codes
+    `(rows, stages * groups)`.
     """
     from sklearn.cluster import MiniBatchKMeans
 
-    num_rows, dim = matrix.shape
+    num_rows, dim = rows.shape
     width = dim // groups
     generator = numpy.random.default_rng(seed)
-    codes = numpy.empty((num_rows, groups), dtype=numpy.uint8 if centroids <= 256 else numpy.uint16)
-    table = numpy.empty((groups, centroids, width), dtype=numpy.float32)
-    for group in Tqdm.tqdm(range(groups), desc="k-means of each group"):
-        columns = numpy.ascontiguousarray(matrix[:, group * width : (group + 1) * width], dtype=numpy.float32)
+    residual = numpy.array(rows, dtype=numpy.float32)
+    tables = numpy.empty((stages, groups, centroids, width), dtype=numpy.float32)
+    codes = numpy.empty((num_rows, stages * groups), dtype=numpy.int64)
+    for stage, group in Tqdm.tqdm(list(numpy.ndindex(stages, groups)), desc="k-means of each group"):
+        columns = numpy.ascontiguousarray(residual[:, group * width : (group + 1) * width])
         fitted_rows = generator.choice(num_rows, size=min(sample, num_rows), replace=False)
         kmeans = MiniBatchKMeans(n_clusters=centroids, max_iter=iterations, batch_size=4096, n_init=1,
-                                 random_state=seed + group, compute_labels=False)
-        table[group] = kmeans.fit(columns[fitted_rows]).cluster_centers_
-        codes[:, group] = _nearest_centroids(columns, table[group])
-    return {"codes": codes, "centroids": table}
+                                 random_state=seed + stage * groups + group, compute_labels=False)
+        tables[stage, group] = kmeans.fit(columns[fitted_rows]).cluster_centers_.astype(dtype)
+        nearest = codes[:, stage * groups + group] = _nearest_centroids(columns, tables[stage, group])
+        residual[:, group * width : (group + 1) * width] -= tables[stage, group][nearest]
+    return tables, codes
+
+
+def beam_search_codes(rows: numpy.ndarray, tables: numpy.ndarray, beam: int) -> numpy.ndarray:
+    """
+    The codes `(rows, stages * groups)` of `rows` for the centroids `tables`
+    `(stages, groups, centroids, width)`, chosen one stage's group at a time while
+    keeping the `beam` partial choices with the least squared error (the first
+    choices no longer have to be each stage's nearest centroid).
+    """
+    books = torch.from_numpy(numpy.ascontiguousarray(tables, dtype=numpy.float32))
+    codes = numpy.empty((len(rows), tables.shape[0] * tables.shape[1]), dtype=numpy.int64)
+    for start in Tqdm.tqdm(range(0, len(rows), _BEAM_CHUNK_ROWS), desc=f"beam search ({beam})"):
+        chunk = torch.from_numpy(numpy.ascontiguousarray(rows[start : start + _BEAM_CHUNK_ROWS], dtype=numpy.float32))
+        codes[start : start + len(chunk)] = _beam_search(chunk, books, beam).numpy()
+    return codes
+
+
+def _beam_search(rows: torch.Tensor, books: torch.Tensor, beam: int) -> torch.Tensor:
+    stages, groups, num_centroids, width = books.shape
+    squared_norms = (books * books).sum(dim=-1)
+    residuals = rows[:, None, :]  # (rows, partial choices, dim)
+    errors = torch.zeros((len(rows), 1))  # each choice's squared error, less that of the row
+    codes = torch.zeros((len(rows), 1, 0), dtype=torch.long)
+    for stage, group in numpy.ndindex(stages, groups):
+        columns = slice(group * width, (group + 1) * width)
+        scores = errors[:, :, None] - 2 * residuals[:, :, columns] @ books[stage, group].t()
+        scores = (scores + squared_norms[stage, group]).flatten(1)
+        errors, best = scores.topk(min(beam, scores.shape[1]), dim=1, largest=False)
+        parents, chosen = best // num_centroids, best % num_centroids
+        residuals = residuals.gather(1, parents[:, :, None].expand(-1, -1, residuals.shape[2])).clone()
+        residuals[:, :, columns] -= books[stage, group][chosen]
+        codes = torch.cat([codes.gather(1, parents[:, :, None].expand(-1, -1, codes.shape[2])), chosen[:, :, None]], 2)
+    return codes[:, 0]
+
+
+def balanced_rotation(matrix: numpy.ndarray, groups: int) -> numpy.ndarray:
+    """
+    The principal directions of the (centred) rows as the columns of a `(dim, dim)`
+    float32 rotation, in an order that deals them to the groups of `dim / groups`
+    columns so that the groups' products of variances are about equal: in order of
+    decreasing variance, each direction goes to the group with the least product
+    so far that has room (optimized product quantisation's eigenvalue allocation).
+    """
+    _, variances, directions = _principal_axes(matrix)
+    width = len(variances) // groups
+    logs = numpy.log(numpy.maximum(variances, 1e-30) / max(variances.min(), 1e-30)) + 1.0  # positive, increasing
+    members: List[List[int]] = [[] for _ in range(groups)]
+    loads = numpy.zeros(groups)
+    for index, load in enumerate(logs):
+        group = min((g for g in range(groups) if len(members[g]) < width), key=lambda g: loads[g])
+        members[group].append(index)
+        loads[group] += load
+    return directions[[index for member in members for index in member]].T.astype(numpy.float32)
 
 
 def _nearest_centroids(rows: numpy.ndarray, centroids: numpy.ndarray) -> numpy.ndarray:
@@ -497,17 +655,21 @@ def _nearest_centroids(rows: numpy.ndarray, centroids: numpy.ndarray) -> numpy.n
     return nearest
 
 
-def _principal_directions(matrix: numpy.ndarray, code_dim: int) -> Tuple[numpy.ndarray, numpy.ndarray, float]:
-    """The mean, the top `code_dim` principal directions `(code_dim, dim)` and the RMS norm of the centred rows."""
+def _principal_axes(matrix: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """The mean, the variances along the principal directions (decreasing) and those directions `(dim, dim)`."""
     mean = matrix.mean(axis=0, dtype=numpy.float64)
     covariance = numpy.zeros((matrix.shape[1],) * 2)
     for start in range(0, len(matrix), _CHUNK_ROWS):
         centred = matrix[start : start + _CHUNK_ROWS].astype(numpy.float64) - mean
         covariance += centred.T @ centred
-    eigenvalues, eigenvectors = numpy.linalg.eigh(covariance)
-    directions = eigenvectors[:, ::-1][:, :code_dim].T
-    scale = math.sqrt(max(float(eigenvalues.clip(min=0).sum()) / len(matrix), 1e-30))
-    return mean, directions, scale
+    eigenvalues, eigenvectors = numpy.linalg.eigh(covariance / len(matrix))
+    return mean, eigenvalues[::-1].clip(min=0), eigenvectors[:, ::-1].T
+
+
+def _principal_directions(matrix: numpy.ndarray, code_dim: int) -> Tuple[numpy.ndarray, numpy.ndarray, float]:
+    """The mean, the top `code_dim` principal directions `(code_dim, dim)` and the RMS norm of the centred rows."""
+    mean, variances, directions = _principal_axes(matrix)
+    return mean, directions[:code_dim], math.sqrt(max(float(variances.sum()), 1e-30))
 
 
 def truncated_svd(matrix: numpy.ndarray, code_dim: int) -> Dict[str, numpy.ndarray]:

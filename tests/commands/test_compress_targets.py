@@ -62,6 +62,8 @@ def table_file(tmp_path_factory, table):
     "options, min_ratio, min_mean, min_p5, min_agreement",
     [
         (dict(method="subspace", groups=8, centroids=64), 9.0, 0.90, 0.75, 0.35),
+        (dict(method="subspace", groups=4, centroids=64, stages=2, beam=4, normalize=True, rotate=True,
+              centroid_dtype="float16"), 9.0, 0.98, 0.95, 0.7),
         (dict(method="svd", code_dim=8), 7.0, 0.95, 0.90, 0.55),
         (dict(code_dim=8, **AUTOENCODER), 6.0, 0.95, 0.90, 0.55),
     ],
@@ -77,8 +79,9 @@ def test_round_trip_fidelity(table, table_file, tmp_path, options, min_ratio, mi
     measured = cosines(table, decoded)
     assert report["cosine_mean"] == pytest.approx(measured.mean(), abs=1e-4)
     assert report["cosine_p5"] == pytest.approx(numpy.percentile(measured, 5), abs=1e-4)
-    mean = table.mean(axis=0)
-    assert report["centred_cosine_mean"] == pytest.approx(cosines(table - mean, decoded - mean).mean(), abs=1e-4)
+    encoded = table / numpy.linalg.norm(table, axis=1, keepdims=True) if options.get("normalize") else table
+    mean = encoded.mean(axis=0)
+    assert report["centred_cosine_mean"] == pytest.approx(cosines(encoded - mean, decoded - mean).mean(), abs=1e-4)
     assert report["cosine_mean"] >= min_mean and report["cosine_p5"] >= min_p5
     assert report["neighbour_agreement"] >= min_agreement and report["neighbour_sample"] == 200
     assert report["bytes_before"] == table.size * 4
@@ -94,8 +97,8 @@ def test_subspace_codes_are_bytes_and_their_centroids(table, table_file, tmp_pat
     compress_targets(table_file[0], output, method="subspace", groups=4, centroids=256, **FAST)
     source = CompressedTargetFile(output)
     assert source.codes.dtype == numpy.uint8 and source.codes.shape == (len(table), 4)
-    centroids = source._decoder["centroids"]
-    assert centroids.shape == (4, 256, DIM // 4)
+    centroids = source._decoder["centroids"][0]  # one stage
+    assert source._decoder["centroids"].shape == (1, 4, 256, DIM // 4) and "rotation" not in source._decoder
     row = 17
     expected = numpy.concatenate([centroids[group, source.codes[row, group]] for group in range(4)])
     numpy.testing.assert_array_equal(source.decode([row])[0], expected)
@@ -103,6 +106,76 @@ def test_subspace_codes_are_bytes_and_their_centroids(table, table_file, tmp_pat
     for group in range(4):
         piece = table[row, group * 8 : (group + 1) * 8]
         assert source.codes[row, group] == numpy.argmin(((centroids[group] - piece) ** 2).sum(axis=1))
+
+
+def squared_error(table, path):
+    return float(((table - decoded_table(path)) ** 2).sum(axis=1).mean())
+
+
+def test_residual_stages_reduce_the_error(tmp_path):
+    table = numpy.random.default_rng(1).normal(size=(1500, 16)).astype(numpy.float32)
+    path = write_npy(tmp_path, table)[0]
+    errors = []
+    for stages in (1, 2, 3):
+        output = str(tmp_path / f"s{stages}.ctt")
+        compress_targets(path, output, groups=4, centroids=16, stages=stages, **FAST)
+        source = CompressedTargetFile(output)
+        assert source.codes.shape == (1500, 4 * stages) and source._decoder["centroids"].shape == (stages, 4, 16, 4)
+        errors.append(squared_error(table, output))
+    assert errors[2] < 0.9 * errors[1] < 0.9 * 0.9 * errors[0]
+    # The first stage is the one-stage table: later stages only refine it.
+    first = CompressedTargetFile(str(tmp_path / "s2.ctt"))
+    numpy.testing.assert_array_equal(first.codes[:, :4], CompressedTargetFile(str(tmp_path / "s1.ctt")).codes)
+
+
+def test_a_beam_search_finds_better_codes_than_stage_by_stage(tmp_path):
+    table = numpy.random.default_rng(2).normal(size=(1500, 16)).astype(numpy.float32)
+    path = write_npy(tmp_path, table)[0]
+    errors = {}
+    for beam in (1, 8):
+        compress_targets(path, str(tmp_path / f"b{beam}.ctt"), groups=2, centroids=16, stages=3, beam=beam, **FAST)
+        errors[beam] = squared_error(table, str(tmp_path / f"b{beam}.ctt"))
+    greedy, searched = (CompressedTargetFile(str(tmp_path / f"b{beam}.ctt")) for beam in (1, 8))
+    numpy.testing.assert_array_equal(greedy._decoder["centroids"], searched._decoder["centroids"])  # same codebooks
+    assert errors[8] < 0.97 * errors[1]
+
+
+def test_normalize_quantises_the_directions(table, table_file, tmp_path):
+    options = dict(groups=8, centroids=64, **FAST)
+    report = compress_targets(table_file[0], str(tmp_path / "n.ctt"), normalize=True, **options)
+    unit = table / numpy.linalg.norm(table, axis=1, keepdims=True)
+    unit_file = write_npy(tmp_path, unit)[0]
+    compress_targets(unit_file, str(tmp_path / "unit.ctt"), **options)
+    decoded = decoded_table(str(tmp_path / "n.ctt"))
+    numpy.testing.assert_array_equal(decoded, decoded_table(str(tmp_path / "unit.ctt")))  # the same table
+    assert numpy.median(numpy.linalg.norm(decoded, axis=1)) == pytest.approx(1.0, abs=0.05)
+    assert report["norm_ratio_median"] == pytest.approx(1.0, abs=0.05)  # compared with the unit rows
+    assert report["centred_cosine_mean"] == pytest.approx(cosines(unit - unit.mean(0), decoded - unit.mean(0)).mean(),
+                                                          abs=1e-4)
+    assert report["cosine_mean"] == pytest.approx(cosines(table, decoded).mean(), abs=1e-4)
+    assert report["cosine_mean"] > 0.95
+    assert report["options"]["normalize"] is True
+
+
+def test_rotate_stores_a_rotation_and_helps_correlated_dimensions(table, table_file, tmp_path):
+    options = dict(groups=8, centroids=64, **FAST)
+    plain = compress_targets(table_file[0], str(tmp_path / "plain.ctt"), **options)
+    rotated = compress_targets(table_file[0], str(tmp_path / "rotated.ctt"), rotate=True, **options)
+    source = CompressedTargetFile(str(tmp_path / "rotated.ctt"))
+    rotation = source._decoder["rotation"]
+    numpy.testing.assert_allclose(rotation.T @ rotation, numpy.eye(DIM), atol=1e-5)
+    assert rotated["bytes_after"] == plain["bytes_after"] + DIM * DIM * 4
+    assert rotated["cosine_mean"] > plain["cosine_mean"] + 0.02
+
+
+def test_float16_centroids_halve_the_codebooks(table_file, tmp_path):
+    options = dict(groups=8, centroids=64, stages=2, **FAST)
+    full = compress_targets(table_file[0], str(tmp_path / "f32.ctt"), **options)
+    half = compress_targets(table_file[0], str(tmp_path / "f16.ctt"), centroid_dtype="float16", **options)
+    centroids = CompressedTargetFile(str(tmp_path / "f16.ctt"))._decoder["centroids"]
+    assert centroids.dtype == numpy.float16 and centroids.nbytes == 2 * 8 * 64 * (DIM // 8) * 2
+    assert half["bytes_after"] == full["bytes_after"] - centroids.nbytes
+    assert half["cosine_mean"] == pytest.approx(full["cosine_mean"], abs=2e-3)
 
 
 def test_more_than_256_centroids_use_uint16_codes(table_file, tmp_path):
@@ -224,6 +297,21 @@ def test_the_command_line(table_file, tmp_path, monkeypatch, capsys):
     assert report["method"] == "svd" and report["options"] == {"code_dim": 4} and report["neighbour_sample"] == 50
 
 
+def test_the_command_line_subspace_options(table_file, tmp_path, monkeypatch):
+    from allennlp.commands import main
+
+    output = str(tmp_path / "cli.ctt")
+    arguments = ["allennlp", "compress-targets", table_file[0], output, "--groups", "4", "--centroids", "16",
+                 "--stages", "2", "--beam", "3", "--normalize", "--rotate", "--centroid-dtype", "float16",
+                 "--threads", "1", "--neighbour-sample", "0"]
+    monkeypatch.setattr(sys, "argv", arguments)
+    main(prog="allennlp")
+    with open(output + ".report.json", encoding="utf-8") as stream:
+        options = json.load(stream)["options"]
+    assert options == dict(groups=4, centroids=16, iterations=5, kmeans_sample=65536, stages=2, beam=3,
+                           normalize=True, rotate=True, centroid_dtype="float16", seed=0)
+
+
 # -- bad input ------------------------------------------------------------------------------------
 
 
@@ -235,6 +323,9 @@ def test_the_command_line(table_file, tmp_path, monkeypatch, capsys):
         (dict(centroids=1), "--centroids must be between 2 and 65536"),
         (dict(centroids=2001), "--centroids 2001 is more than the 2000 vectors of .*table.npy"),
         (dict(iterations=0), "--iterations must be a positive integer"),
+        (dict(stages=0), "--stages must be a positive integer"),
+        (dict(beam=0), "--beam must be a positive integer"),
+        (dict(centroid_dtype="int8"), "--centroid-dtype must be one of float32, float16, got 'int8'"),
         (dict(method="svd", code_dim=33), "--code-dim must be between 1 and the dimension 32"),
         (dict(method="autoencoder", epochs=0), "--epochs must be a positive integer"),
         (dict(method="autoencoder", magnitude_weight=-1.0), "--magnitude-weight must be 0 or more"),

@@ -41,6 +41,18 @@ def subspace_arrays(num_rows=len(FILE_WORDS), seed=0):
     return {"codes": codes, "centroids": centroids}, expected
 
 
+def residual_arrays(num_rows=len(FILE_WORDS), seed=0):
+    """2 residual stages of 3 groups of 2 dimensions, 4 float16 centroids each, and a rotation."""
+    generator = numpy.random.default_rng(seed)
+    centroids = generator.normal(size=(2, 3, 4, 2)).astype(numpy.float16)
+    codes = generator.integers(0, 4, size=(num_rows, 6)).astype(numpy.uint8)
+    rotation = numpy.linalg.qr(generator.normal(size=(DIM, DIM)))[0].astype(numpy.float32)
+    summed = numpy.zeros((num_rows, DIM))
+    for stage, group in numpy.ndindex(2, 3):
+        summed[:, 2 * group : 2 * group + 2] += centroids[stage, group, codes[:, 3 * stage + group]]
+    return {"codes": codes, "centroids": centroids, "rotation": rotation}, summed @ rotation.T
+
+
 def autoencoder_arrays(num_rows=len(FILE_WORDS), seed=0):
     """3 float16 codes, a linear map and a tanh layer of 5 units."""
     generator = numpy.random.default_rng(seed)
@@ -59,7 +71,10 @@ def autoencoder_arrays(num_rows=len(FILE_WORDS), seed=0):
 
 
 def write_table(path, method="subspace", words=FILE_WORDS):
-    arrays, expected = subspace_arrays(len(words)) if method == "subspace" else autoencoder_arrays(len(words))
+    """A table of `method` ("subspace", "autoencoder" or "residual", a subspace table with the new arrays)."""
+    make = {"subspace": subspace_arrays, "residual": residual_arrays, "autoencoder": autoencoder_arrays}[method]
+    arrays, expected = make(len(words))
+    method = "subspace" if method == "residual" else method
     write_compressed_targets(str(path), method, words, DIM, arrays, {"made_by": "a test"})
     return str(path), expected
 
@@ -87,7 +102,7 @@ def expected_rows(vocab, expected, lowercase=True):
 # -- decoding and alignment -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["subspace", "autoencoder"])
+@pytest.mark.parametrize("method", ["subspace", "residual", "autoencoder"])
 def test_rows_are_the_files_decoded_and_aligned_by_word(tmp_path, method, caplog):
     path, expected = write_table(tmp_path / "t.ctt", method)
     vocab = make_vocab()
@@ -114,9 +129,10 @@ def test_without_lowercase_fallback(tmp_path):
     assert valid.tolist() == want_valid.tolist()
 
 
+@pytest.mark.parametrize("method", ["residual", "autoencoder"])
 @pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4)])
-def test_a_batch_decodes_as_the_whole_tables_rows(tmp_path, shape):
-    path, _ = write_table(tmp_path / "t.ctt", "autoencoder")
+def test_a_batch_decodes_as_the_whole_tables_rows(tmp_path, shape, method):
+    path, _ = write_table(tmp_path / "t.ctt", method)
     targets = targets_for(path)
     ids = torch.randint(0, targets.num_rows, shape, generator=torch.Generator().manual_seed(0))
     rows, valid = targets.lookup(ids)
@@ -246,7 +262,7 @@ def test_a_truncated_file_is_rejected(tmp_path, keep):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda h: h.update(version=2), "has format version 2 but this elmo_c reads version 1"),
+        (lambda h: h.update(version=3), "has format version 3 but this elmo_c reads versions 1 and 2"),
         (lambda h: h.update(format="other"), "is not a compressed target file"),
         (lambda h: h.update(method="lsh"), "its method 'lsh' is none of"),
         (lambda h: h.update(num_rows=9), "its codes have shape"),
@@ -261,6 +277,31 @@ def test_a_corrupt_header_is_rejected(tmp_path, edit, message):
     edit_header(path, edit)
     error = load_error(path)
     assert "t.ctt" in error and message in error, error
+
+
+def test_a_version_1_file_still_loads(tmp_path):
+    path, expected = write_table(tmp_path / "t.ctt")  # one stage: 3-d float32 centroids, as version 1 wrote them
+    edit_header(path, lambda h: h.update(version=1))
+    vocab = make_vocab()
+    numpy.testing.assert_allclose(all_rows(targets_for(path, vocab))[0].numpy(), expected_rows(vocab, expected)[0])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda a: a.update(rotation=a["rotation"][:, :4]), "its rotation is float32 (6, 4), not float32 (6, 6)"),
+        (lambda a: a.update(rotation=a["rotation"].astype(numpy.float16)), "its rotation is float16 (6, 6)"),
+        (lambda a: a.update(codes=a["codes"][:, :3]), "its codes have shape (8, 3), not (8, 6)"),
+        (lambda a: a.update(centroids=a["centroids"].astype(numpy.float64)), "not float32 or float16 3-d or 4-d"),
+        (lambda a: a.update(centroids=a["centroids"][None]), "not float32 or float16 3-d or 4-d"),
+    ],
+)
+def test_bad_residual_arrays_are_rejected(tmp_path, edit, message):
+    arrays, _ = residual_arrays()
+    edit(arrays)
+    write_compressed_targets(str(tmp_path / "r.ctt"), "subspace", FILE_WORDS, DIM, arrays, {})
+    error = load_error(tmp_path / "r.ctt")
+    assert "r.ctt" in error and message in error, error
 
 
 def test_groups_that_do_not_divide_the_dimension_are_rejected(tmp_path):

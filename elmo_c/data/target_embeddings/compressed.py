@@ -13,9 +13,14 @@ and their dimension, the options used, and for each array its dtype, shape and
 byte offset in the file (a multiple of 64).  Every file holds `words` (the rows'
 words, UTF-8, separated by newlines) and `codes` (one row per word), and:
 
-- `subspace` (product quantisation): `codes` `(rows, groups)` uint8 (uint16 for
-  more than 256 centroids) and `centroids` `(groups, centroids, dim / groups)`
-  float32; a row is its groups' centroids side by side.
+- `subspace` (product quantisation): `codes` `(rows, stages * groups)` uint8
+  (uint16 for more than 256 centroids) and `centroids`
+  `(stages, groups, centroids, dim / groups)` float32 or float16 (or, as version 1
+  wrote it, `(groups, centroids, dim / groups)` float32: one stage); a row is, summed
+  over the (residual) stages, its groups' centroids side by side (stage `s`, group
+  `g` is code `s * groups + g`).  An optional `rotation` `(dim, dim)` float32 maps
+  that sum back: the row is `sum @ rotation.T`.  Rows quantised with the
+  `normalize` option are directions (about unit length): their norms are not stored.
 - `svd` and `autoencoder`: `codes` `(rows, k)` float16, `basis` `(k, dim)` and
   `mean` `(dim,)` float32; a row is `codes @ basis + mean`.  An autoencoder with a
   hidden layer adds `tanh(codes @ hidden_weight + hidden_bias) @ output_weight`
@@ -38,11 +43,13 @@ logger = logging.getLogger(__name__)
 
 MAGIC = b"ELMOCTT\n"
 FORMAT_NAME = "elmo_c compressed targets"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: residual stages, float16 centroids and a rotation (subspace)
+READ_VERSIONS = (1, 2)
 METHODS = ("subspace", "svd", "autoencoder")
 _PREFIX = struct.Struct("<8sQ")
 _ALIGNMENT = 64
 _HIDDEN_ARRAYS = ("hidden_weight", "hidden_bias", "output_weight")
+_OPTIONAL_ARRAYS = {"subspace": {"rotation"}, "svd": set(), "autoencoder": set(_HIDDEN_ARRAYS)}
 _REQUIRED_ARRAYS = {
     "subspace": {"words", "codes", "centroids"},
     "svd": {"words", "codes", "basis", "mean"},
@@ -181,8 +188,15 @@ class CompressedTargetFile:
 
     def _decode_subspace(self, codes: numpy.ndarray) -> numpy.ndarray:
         centroids = self._decoder["centroids"]
-        groups = numpy.arange(centroids.shape[0])
-        return centroids[groups, codes].reshape(len(codes), self.dim)
+        centroids = centroids[None] if centroids.ndim == 3 else centroids  # version 1: one stage
+        stages, groups = centroids.shape[:2]
+        codes = codes.reshape(len(codes), stages, groups)
+        pieces = centroids[numpy.arange(stages)[:, None], numpy.arange(groups), codes]  # (rows, stages, groups, width)
+        vectors = pieces.sum(axis=1, dtype=numpy.float32).reshape(len(codes), self.dim)
+        if "rotation" not in self._decoder:
+            return vectors
+        # Not BLAS (`@`), whose sums depend on the batch: a row decodes the same in any batch.
+        return numpy.einsum("nd,ed->ne", vectors, self._decoder["rotation"])
 
     def _decode_linear(self, codes: numpy.ndarray) -> numpy.ndarray:
         decoder = self._decoder
@@ -227,10 +241,11 @@ class CompressedTargetFile:
                 f"{self.path} is not a compressed target file (its header names no '{FORMAT_NAME}' format): "
                 f"make one with `allennlp compress-targets`"
             )
-        if header.get("version") != FORMAT_VERSION:
+        if header.get("version") not in READ_VERSIONS:
+            versions = " and ".join(str(version) for version in READ_VERSIONS)
             raise ConfigurationError(
-                f"{self.path} has format version {header.get('version')!r} but this elmo_c reads version "
-                f"{FORMAT_VERSION}: compress the vectors again with this version (or use the elmo_c that wrote it)"
+                f"{self.path} has format version {header.get('version')!r} but this elmo_c reads versions "
+                f"{versions}: compress the vectors again with this version (or use the elmo_c that wrote it)"
             )
         if header.get("method") not in METHODS:
             raise self._corrupt(f"its method {header.get('method')!r} is none of {', '.join(METHODS)}")
@@ -243,7 +258,7 @@ class CompressedTargetFile:
 
     def _check_arrays(self) -> None:
         names = set(self._specs)
-        allowed = _REQUIRED_ARRAYS[self.method] | (set(_HIDDEN_ARRAYS) if self.method == "autoencoder" else set())
+        allowed = _REQUIRED_ARRAYS[self.method] | _OPTIONAL_ARRAYS[self.method]
         if not _REQUIRED_ARRAYS[self.method] <= names <= allowed:
             raise self._corrupt(f"it has the arrays {sorted(names)}, but {self.method} needs {sorted(allowed)}")
         if names & set(_HIDDEN_ARRAYS) and not set(_HIDDEN_ARRAYS) <= names:
@@ -271,16 +286,21 @@ class CompressedTargetFile:
 
     def _check_subspace_shapes(self) -> None:
         codes, centroids = self._specs["codes"], self._specs["centroids"]
-        if len(centroids["shape"]) != 3 or centroids["dtype"] != numpy.float32:
-            raise self._corrupt(f"its centroids are {centroids['dtype']} {centroids['shape']}, not float32 3-d")
-        groups, num_centroids, width = centroids["shape"]
+        shape = centroids["shape"]
+        if len(shape) not in (3, 4) or centroids["dtype"] not in (numpy.float32, numpy.float16):
+            raise self._corrupt(f"its centroids are {centroids['dtype']} {shape}, not float32 or float16 3-d or 4-d")
+        stages, groups, num_centroids, width = shape if len(shape) == 4 else (1,) + shape
         if groups * width != self.dim:
             raise self._corrupt(
                 f"its {groups} groups of {width} dimensions do not make its dimension {self.dim} "
                 f"(the groups must divide the dimension)"
             )
-        if codes["shape"] != (self.num_rows, groups):
-            raise self._corrupt(f"its codes have shape {codes['shape']}, not ({self.num_rows}, {groups})")
+        if codes["shape"] != (self.num_rows, stages * groups):
+            raise self._corrupt(f"its codes have shape {codes['shape']}, not ({self.num_rows}, {stages * groups})")
+        square = (self.dim, self.dim)
+        rotation = self._specs.get("rotation", {"shape": square, "dtype": numpy.float32})
+        if rotation["shape"] != square or rotation["dtype"] != numpy.float32:
+            raise self._corrupt(f"its rotation is {rotation['dtype']} {rotation['shape']}, not float32 {square}")
         capacity = {numpy.dtype(numpy.uint8): 256, numpy.dtype(numpy.uint16): 65536}.get(codes["dtype"])
         if capacity is None:
             raise self._corrupt(f"its codes are {codes['dtype']}, not uint8 or uint16")
