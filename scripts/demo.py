@@ -39,44 +39,65 @@ def main() -> None:
     started = time.time()
 
     data = _stage("Penn Treebank text from the `treebank` package", lambda: prepare_ptb(run_dir, args.train_sentences))
+    targets = build_targets(run_dir, data["train"], args.dim)
+    environment = pretraining_environment(data, targets, args.dim)
+    archive = pretrain(run_dir, environment, args.epochs)
+    trained = evaluate_pretrained(run_dir, archive, data["valid"], "trained", environment)
+    untrained = _stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
+    ner = None if args.skip_ner else run_ner(run_dir, archive, args.ner_epochs)
+    _report(untrained, trained, ner, time.time() - started, run_dir)
+
+
+def build_targets(run_dir: str, train_path: str, dim: int) -> str:
+    """`allennlp build-targets`: FastText vectors trained on the corpus, once, under run_dir/targets."""
     targets = os.path.join(run_dir, "targets", "ptb_fasttext.bin")
     _stage(
         "FastText targets (skipgram + subwords) trained on the corpus",
         lambda: _allennlp(
-            ["build-targets", data["train"], targets, "--dim", str(args.dim), "--epochs", "5", "--bucket", "100000"],
+            ["build-targets", train_path, targets, "--dim", str(dim), "--epochs", "5", "--bucket", "100000"],
             run_dir, "build-targets", skip_if=targets,
         ),
     )
-    pretrain_dir = os.path.join(run_dir, "pretrain")
-    environment = {
+    return targets
+
+
+def pretraining_environment(data: Dict[str, str], targets: str, dim: int) -> Dict[str, str]:
+    """The variables training_config/elmo_c_small.jsonnet reads."""
+    return {
         "ELMO_C_TRAIN": data["train"],
         "ELMO_C_VALIDATION": data["valid"],
         "ELMO_C_TARGETS": targets,
-        "ELMO_C_TARGETS_DIM": str(args.dim),
+        "ELMO_C_TARGETS_DIM": str(dim),
     }
-    overrides = json.dumps({"trainer.num_epochs": args.epochs})
+
+
+def pretrain(run_dir: str, environment: Dict[str, str], epochs: int) -> str:
+    """`allennlp train` of the small ELMo-C into run_dir/pretrain, once; returns its archive."""
+    pretrain_dir = os.path.join(run_dir, "pretrain")
     _stage(
-        f"Pretraining a small ELMo-C ({args.epochs} epoch(s), training_config/elmo_c_small.jsonnet)",
+        f"Pretraining a small ELMo-C ({epochs} epoch(s), training_config/elmo_c_small.jsonnet)",
         lambda: _allennlp(
             ["train", os.path.join(ROOT, "training_config", "elmo_c_small.jsonnet"), "-s", pretrain_dir,
-             "--include-package", "elmo_c", "-o", overrides],
+             "--include-package", "elmo_c", "-o", json.dumps({"trainer.num_epochs": epochs})],
             run_dir, "pretrain", environment, skip_if=os.path.join(pretrain_dir, "model.tar.gz"),
         ),
     )
-    archive = os.path.join(pretrain_dir, "model.tar.gz")
-    trained_file = os.path.join(run_dir, "validation_metrics_trained.json")
+    return os.path.join(pretrain_dir, "model.tar.gz")
+
+
+def evaluate_pretrained(
+    run_dir: str, archive: str, validation_path: str, name: str, environment: Dict[str, str], overrides: Dict = None
+) -> Dict[str, float]:
+    """`allennlp evaluate` of a pretrained archive on the validation text; its metrics."""
+    metrics_file = os.path.join(run_dir, f"validation_metrics_{name}.json")
+    arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c"]
     _stage(
-        "Evaluating the trained model on the validation set",
-        lambda: _allennlp(
-            ["evaluate", archive, data["valid"], "--output-file", trained_file, "--include-package", "elmo_c"],
-            run_dir, "evaluate", environment,
-        ),
+        f"Evaluating the {name} model on the validation set",
+        lambda: _allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
+                          f"evaluate-{name}", environment),
     )
-    untrained = _stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
-    with open(trained_file) as stream:
-        trained = json.load(stream)
-    ner = None if args.skip_ner else run_ner(run_dir, archive, args.ner_epochs)
-    _report(untrained, trained, ner, time.time() - started, run_dir)
+    with open(metrics_file) as stream:
+        return json.load(stream)
 
 
 def run_ner(run_dir: str, archive: str, epochs: int = None) -> Dict:
