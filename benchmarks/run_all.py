@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -99,7 +100,7 @@ def main(argv: Optional[Sequence[str]] = None, only: Optional[List[str]] = None)
     sections = []
     for name in names:
         print(f"[benchmarks] {name} ({args.mode}) ...", file=sys.stderr, flush=True)
-        section = BENCHMARKS[name](config)
+        section = _run_section(name, config)
         sections.append(section)
         print("\n".join(table.to_markdown() + "\n" for table in section.tables), flush=True)
     headlines = {name: value for section in sections for name, value in section.headlines.items()}
@@ -113,6 +114,18 @@ def main(argv: Optional[Sequence[str]] = None, only: Optional[List[str]] = None)
     print("\n".join(headline_lines(headlines)))
     print("\n".join(f"target {status}: {what} ({measured})" for what, measured, status in checks))
     return headlines
+
+
+def _run_section(name: str, config) -> Section:
+    """One benchmark; a failure becomes a note in RESULTS.md instead of losing the other sections' results."""
+    started = time.perf_counter()
+    try:
+        return BENCHMARKS[name](config)
+    except Exception as error:  # noqa: BLE001  (any failure: report it, go on with the others)
+        traceback.print_exc()
+        failed = Section(name, f"{name}: FAILED", f"This benchmark failed after {time.perf_counter() - started:.0f} s.")
+        failed.notes.append(f"`{type(error).__name__}: {error}` (the traceback is on the run's stderr)")
+        return failed
 
 
 def draw_plots(sections: List[Section], output_dir: str) -> Dict[str, List[str]]:

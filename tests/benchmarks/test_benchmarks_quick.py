@@ -126,3 +126,18 @@ def test_run_all_by_path_writes_results(tmp_path, smoke_config):
     if run_all.plots.available():
         assert (tmp_path / "figures" / "trainable_parameters.png").stat().st_size > 0
         assert "![figures/trainable_parameters.png](figures/trainable_parameters.png)" in results
+
+
+def test_a_failing_benchmark_becomes_a_note_and_the_others_still_report(tmp_path, smoke_config, monkeypatch):
+    def broken(config):
+        raise RuntimeError("out of memory at V=2,000,000")
+
+    monkeypatch.setitem(run_all.BENCHMARKS, "output_layers", broken)
+    argv = ["--smoke", "--only", "output_layers,parameters", "--output-dir", str(tmp_path),
+            "--cache-dir", smoke_config.cache_dir]
+    headlines = run_all.main(argv)
+    assert "trainable_params_ratio_elmo_c_over_elmo" in headlines
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert "## output_layers: FAILED" in results
+    assert "RuntimeError: out of memory at V=2,000,000" in results
+    assert "## 3. Trainable parameters" in results
