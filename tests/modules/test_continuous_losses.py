@@ -46,3 +46,14 @@ def test_losses_are_built_from_params():
     assert isinstance(ContinuousLoss.from_params(Params({})), CosineLoss)
     loss = ContinuousLoss.from_params(Params({"type": "vmf", "lambda_2": 0.3}))
     assert isinstance(loss, VonMisesFisherLoss) and loss.lambda_2 == 0.3
+
+
+@pytest.mark.parametrize("loss", [CosineLoss(), VonMisesFisherLoss(lambda_1=0.9, lambda_2=0.05)])
+def test_loss_and_cosine_give_the_loss_and_a_detached_cosine(loss):
+    predictions = torch.randn(6, 8, requires_grad=True)
+    targets = torch.randn(6, 8)
+    losses, cosines = loss.loss_and_cosine(predictions, targets)
+    assert torch.allclose(losses, loss(predictions, targets), atol=1e-6)
+    expected = torch.nn.functional.cosine_similarity(predictions, targets, dim=-1)
+    assert torch.allclose(cosines, expected.detach(), atol=1e-6)
+    assert not cosines.requires_grad and losses.requires_grad
