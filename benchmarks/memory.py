@@ -152,6 +152,7 @@ def run(config: Config) -> Section:
     variants = config.memory_variants or list(STEP_VARIANTS)
     above: Dict[str, List[float]] = {LABELS[v]: [] for v in variants}
     on_gpu = config.device.type == "cuda"
+    composition = []
     for size_name in config.memory_sizes:
         results = {variant: _run_worker(variant, size_name, config) for variant in variants}
         for result in results.values():
@@ -167,6 +168,8 @@ def run(config: Config) -> Section:
             )
             above[LABELS[variant]].append(result["headline_mib"])
         _size_headlines(section, size_name, results, on_gpu)
+        if {"encoder_only", "elmo_c", "elmo"} <= set(results):
+            composition.append(_composition(size_name, results, on_gpu))
     largest = config.memory_sizes[-1]
     section.headlines["peak_memory_ratio_elmo_over_elmo_c"] = section.headlines[
         f"peak_memory_ratio_elmo_over_elmo_c_{largest}"
@@ -183,6 +186,13 @@ def run(config: Config) -> Section:
         "`peak_memory_ratio_elmo_over_encoder_only_<size>` bounds `peak_memory_ratio_elmo_over_elmo_c_<size>`: "
         "it is ELMo's memory over that of our model with no output layer at all.",
     ]
+    if composition:
+        section.notes.append(
+            "What the memory is made of (MiB): " + "; ".join(composition) + ".  The encoder's own share (its "
+            "weights, gradients and Adam's two moments, 16 bytes per parameter, and its activations, mostly the "
+            "character CNN's) grows with its size, so the ratio to ELMo falls as the encoder grows and can never "
+            "exceed ELMo over the encoder alone."
+        )
     if not all(r["peak_was_reset"] for r in results.values()):
         section.notes.append("/proc/self/clear_refs was not writable: the training peak includes construction.")
     section.plots.append(
@@ -195,6 +205,17 @@ def run(config: Config) -> Section:
     )
     section.seconds = time.perf_counter() - started
     return section
+
+
+def _composition(size_name: str, results: Dict[str, Dict], on_gpu: bool) -> str:
+    """ELMo-C's and ELMo's memory split into the encoder alone and what each output layer adds, at one size."""
+    encoder = results["encoder_only"]["headline_mib"]
+    vocabulary = "" if on_gpu else f" (of which the vocabulary {results['encoder_only']['vocabulary_mib']:.0f})"
+    return (
+        f"{size_name}: encoder alone {encoder:.0f}{vocabulary}, ELMo-C's output layer "
+        f"+{results['elmo_c']['headline_mib'] - encoder:.0f}, ELMo's sampled softmax "
+        f"+{results['elmo']['headline_mib'] - encoder:.0f}"
+    )
 
 
 def _size_headlines(section: Section, size_name: str, results: Dict[str, Dict], on_gpu: bool) -> None:
