@@ -62,6 +62,9 @@ SIZES = {
 }
 
 
+LOAD_AT_START = "load average (1, 5, 15 min) at start"  # a key of machine_description()
+
+
 @dataclass
 class Config:
     """
@@ -337,7 +340,7 @@ def machine_description(device: torch.device) -> Dict[str, str]:
     if device.type == "cuda":
         description["gpu"] = torch.cuda.get_device_name(device)
     try:
-        description["load average (1, 5, 15 min) at start"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        description[LOAD_AT_START] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         pass
     return description

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 
 from benchmarks import embedder, encoder, memory, output_layers, parameters, plots, training_step
-from benchmarks.common import Config, machine_description, make_config
+from benchmarks.common import LOAD_AT_START, Config, machine_description, make_config
 from benchmarks.report import Section, format_value, headline_lines
 
 BENCHMARKS: Dict[str, Callable[[Config], Section]] = {
@@ -168,9 +168,11 @@ def _listed(values: Dict[str, float]) -> str:
     return ", ".join(f"`{n} = {format_value(v)}`" for n, v in values.items())
 
 
-def busy_machine_warning() -> List[str]:
-    """A warning for RESULTS.md when other processes kept the CPU busy at the start of the run."""
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+def busy_machine_warning(machine: Dict[str, str]) -> List[str]:
+    """A warning for RESULTS.md when other processes kept the CPU busy as the run started."""
+    if LOAD_AT_START not in machine:
+        return []
+    load, cores = float(machine[LOAD_AT_START].split(",")[0]), os.cpu_count() or 1
     if load < 0.5 * cores:
         return []
     return [
@@ -204,7 +206,7 @@ def write_results(
         "Ratios are measured within one run (variants interleaved, see `benchmarks/timing.py`); absolute times "
         "depend on the machine and its load.",
         "",
-        *busy_machine_warning(),
+        *busy_machine_warning(machine),
         "## Targets",
         "",
         "| target | measured | status |",

@@ -141,3 +141,11 @@ def test_a_failing_benchmark_becomes_a_note_and_the_others_still_report(tmp_path
     assert "## output_layers: FAILED" in results
     assert "RuntimeError: out of memory at V=2,000,000" in results
     assert "## 3. Trainable parameters" in results
+
+
+def test_busy_machine_warning_reads_the_load_recorded_at_the_start(monkeypatch):
+    monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
+    assert run_all.busy_machine_warning({run_all.LOAD_AT_START: "0.23, 0.75, 1.11"}) == []
+    warning = run_all.busy_machine_warning({run_all.LOAD_AT_START: "1.59, 1.70, 1.98"})
+    assert "load average was 1.6 on 2 cores" in warning[0]
+    assert run_all.busy_machine_warning({}) == []
