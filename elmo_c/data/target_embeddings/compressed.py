@@ -421,10 +421,6 @@ class CompressedTargetEmbeddings(TargetEmbeddings):
         self.path = path
         self.lowercase_fallback = lowercase_fallback
 
-    @property
-    def source_path(self) -> str:
-        return self.path
-
     def load(self) -> None:
         if self._matrix is not None:
             return

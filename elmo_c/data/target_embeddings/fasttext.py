@@ -53,10 +53,6 @@ class FastTextTargetEmbeddings(TargetEmbeddings):
         self.path = path
         self.aliases = dict(_DEFAULT_ALIASES if aliases is None else aliases)
 
-    @property
-    def source_path(self) -> str:
-        return self.path
-
     def _cache_options(self) -> str:
         return repr(sorted(self.aliases.items()))
 

@@ -41,10 +41,6 @@ class NpyTargetEmbeddings(TargetEmbeddings):
         self.words_path = words_path or (path[: -len(".npy")] if path.endswith(".npy") else path) + ".words.txt"
         self.lowercase_fallback = lowercase_fallback
 
-    @property
-    def source_path(self) -> str:
-        return self.path
-
     def _cache_options(self) -> str:
         stat = os.stat(self.words_path) if os.path.exists(self.words_path) else None
         stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "absent"

@@ -36,7 +36,8 @@ class TargetEmbeddings(Registrable):
     the device.  Nothing is read until the table is first used, so an archive can be
     loaded for downstream use without the vector file.
 
-    Subclasses read one file format by implementing `_read_vectors` and `source_path`.
+    Subclasses read one file format by implementing `_read_vectors` and setting
+    `self.path`, the file that errors, logs and the cache key name.
     A format that is not a dense matrix (e.g. `compressed`) overrides `load` instead
     and installs a *row source* with `_set_table`: any object with a `shape` whose
     numpy-style indexing by an integer array or a slice returns those rows as a
@@ -89,7 +90,7 @@ class TargetEmbeddings(Registrable):
 
     @property
     def source_path(self) -> str:
-        raise NotImplementedError
+        return self.path
 
     def _read_vectors(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """

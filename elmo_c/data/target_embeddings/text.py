@@ -40,10 +40,6 @@ class TextTargetEmbeddings(TargetEmbeddings):
         self.path = path
         self.lowercase_fallback = lowercase_fallback
 
-    @property
-    def source_path(self) -> str:
-        return self.path
-
     def _cache_options(self) -> str:
         return f"lowercase_fallback={self.lowercase_fallback}"
 
