@@ -43,6 +43,7 @@ def main() -> None:
     data = demo.prepare_ptb(run_dir)
     targets = demo.build_targets(run_dir, data["train"], args.dim)
     full_targets = {"type": "fasttext", "path": targets, "embedding_dim": args.dim}
+    wnut = demo.prepare_wnut(run_dir) if args.ner else None
     rows = []
     for name, flags in [("full", None)] + [_parse_setting(setting) for setting in args.setting]:
         variant_dir = os.path.join(run_dir, name)
@@ -54,7 +55,6 @@ def main() -> None:
         metrics = demo.evaluate_pretrained(variant_dir, archive, data["valid"], "full-targets", environment, overrides)
         row = {"name": name, "flags": flags or "", "report": report, "metrics": metrics}
         if args.ner:
-            wnut = demo.prepare_wnut(run_dir)
             row["ner"] = demo.train_and_evaluate_tagger(variant_dir, "elmo_c", wnut, archive, args.ner_epochs)
             row["ner_dev_f1"] = _best_dev_f1(os.path.join(variant_dir, "ner", "elmo_c"))
         rows.append(row)
