@@ -289,16 +289,12 @@ class SyntheticTargetEmbeddings(TargetEmbeddings):
 
     def __init__(self, vocab, table_path: str, embedding_dim: int) -> None:
         super().__init__(vocab, embedding_dim)
-        self.table_path = table_path
-
-    @property
-    def source_path(self) -> str:
-        return self.table_path
+        self.path = table_path
 
     def load(self) -> None:
         if self._matrix is not None:
             return
-        self._matrix = numpy.load(self.table_path, mmap_mode="r")
+        self._matrix = numpy.load(self.path, mmap_mode="r")
         self._valid = numpy.ones(len(self._matrix), dtype=bool)
         self._valid[self._special_rows()] = False
 
