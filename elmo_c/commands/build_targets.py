@@ -18,7 +18,6 @@ import glob
 import logging
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional
@@ -26,7 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
-from elmo_c.common.atomic import atomic_output_path
+from elmo_c.common.atomic import atomic_output_path, ensure_writable_directory
 
 logger = logging.getLogger(__name__)
 
@@ -263,9 +262,7 @@ def _check_output_writable(output_path: str) -> None:
     if os.path.isdir(output_path):
         raise ConfigurationError(f"Output {output_path} is a directory: give a file name.")
     try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
+        ensure_writable_directory(directory)
     except OSError as error:
         raise ConfigurationError(
             f"Cannot write the output {output_path}: its directory {directory} is not "

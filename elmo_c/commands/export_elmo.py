@@ -24,7 +24,6 @@ import errno
 import json
 import logging
 import os
-import tempfile
 import warnings
 from typing import Any, Dict, Tuple
 
@@ -33,7 +32,7 @@ import torch
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
-from elmo_c.common.atomic import atomic_output_path
+from elmo_c.common.atomic import atomic_output_path, ensure_writable_directory
 
 from elmo_c.models.archive_loading import PretrainedBiLm
 from elmo_c.modules.bilm_encoder import ProjectedLstm
@@ -108,9 +107,7 @@ def export_elmo(archive_file: str, output_dir: str) -> Tuple[str, str]:
 def check_output_dir(output_dir: str) -> None:
     """Creates `output_dir` if needed; `ConfigurationError` naming it if it cannot be written."""
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
+        ensure_writable_directory(output_dir)
     except OSError as error:
         raise ConfigurationError(
             f"Cannot write to the output folder {output_dir} ({error.strerror or error}): "

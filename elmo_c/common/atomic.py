@@ -1,4 +1,5 @@
 import os
+import tempfile
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
@@ -21,3 +22,10 @@ def atomic_output_path(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def ensure_writable_directory(directory: str) -> None:
+    """Creates `directory` if needed and checks that a file can be created in it; `OSError` if not."""
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory):
+        pass
