@@ -7,7 +7,7 @@ decodes a batch at a time.
 allennlp compress-targets INPUT OUTPUT.ctt [--type fasttext|text|npy] [--words-path W] [--vocabulary V]
     [--method subspace|autoencoder|svd] [--groups G --centroids K --iterations I --kmeans-sample S]
     [--stages N --beam B --normalize --rotate --centroid-dtype float32|float16]
-    [--code-dim k --hidden H --epochs E --magnitude-weight W --batch-size B --lr LR]
+    [--exact-rows N] [--code-dim k --hidden H --epochs E --magnitude-weight W --batch-size B --lr LR]
     [--seed 0] [--threads T] [--neighbour-sample 1000]
 ```
 
@@ -31,7 +31,7 @@ Methods:
   rotates the rows onto their principal directions, dealt to the groups so that
   each gets a similar share of the variance (as optimized product quantisation
   does), and stores the `dim x dim` rotation; `--centroid-dtype float16` halves
-  the codebooks.
+  the codebooks (and the rotation).
 - `svd`: the top k principal directions (truncated SVD of the centred table); a
   row is k float16 codes.  The baseline.
 - `autoencoder`: an encoder d -> k and a decoder k -> d (linear, initialised as
@@ -39,6 +39,12 @@ Methods:
   vector and its reconstruction (only directions matter to ELMo-C's losses), with
   an optional term on the norms.  A row is k float16 codes; only the decoder is
   kept.
+
+With any method, `--exact-rows N` stores the first N rows uncompressed (float16;
+unit rows with `--normalize`) and compresses the others.  FastText, GloVe and
+word2vec files and AllenNLP vocabularies list words by frequency, so these are the
+most frequent words: on the Penn Treebank the first 128 rows are 55% of the
+tokens, and their targets are then exact.
 
 The output is written atomically, then read back and compared with the input: a
 fidelity report (sizes, cosine between each vector and its reconstruction,
@@ -116,7 +122,10 @@ class CompressTargets(Subcommand):
             help="subspace: quantise unit vectors: directions only (the cosine loss ignores norms; they are lost)")
         add("--rotate", action="store_true",
             help="subspace: rotate onto the principal directions, balancing their variance across groups")
-        add("--centroid-dtype", choices=CENTROID_DTYPES, default="float32", help="subspace: how centroids are stored")
+        add("--centroid-dtype", choices=CENTROID_DTYPES, default="float32",
+            help="subspace: how centroids (and the rotation) are stored")
+        add("--exact-rows", type=int, default=0,
+            help="keep the first N rows (the most frequent words in frequency-ordered tables) uncompressed, float16")
         add("--code-dim", type=int, default=None, help="svd/autoencoder: code size k (default: dim / 10)")
         add("--hidden", type=int, default=256, help="autoencoder: tanh units beside the linear map (0: none)")
         add("--epochs", type=int, default=5, help="autoencoder: training epochs")
@@ -133,7 +142,7 @@ class CompressTargets(Subcommand):
 def compress_targets_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     """Entry point of the `compress-targets` subcommand."""
     names = ["method", "groups", "centroids", "iterations", "kmeans_sample", "stages", "beam", "normalize", "rotate"]
-    names += ["centroid_dtype", "code_dim", "hidden", "epochs"]
+    names += ["centroid_dtype", "exact_rows", "code_dim", "hidden", "epochs"]
     names += ["magnitude_weight", "batch_size", "seed"]
     settings = {name: getattr(args, name) for name in names}
     return compress_targets(
@@ -393,8 +402,13 @@ class CompressionSettings(FromParams):
         balanced (optimized product quantisation's eigenvalue allocation); the
         `dim x dim` rotation is stored (and counted in the size).
     centroid_dtype : `str`, optional (default = `"float32"`)
-        `subspace`: `"float32"` or `"float16"` (half the codebooks' size; the codes
-        are chosen for the rounded centroids).
+        `subspace`: `"float32"` or `"float16"` (half the size of the codebooks and
+        the rotation; the codes are chosen for the rounded values).
+    exact_rows : `int`, optional (default = `0`)
+        Any method: the first `exact_rows` rows are stored as they are (float16; their
+        directions with `normalize`) and only the others are compressed.  In tables
+        ordered by frequency these are the most frequent words, which are most of the
+        targets.
     code_dim : `int`, optional (default = dimension / 10)
         `svd` / `autoencoder`: float16 codes per row.
     hidden : `int`, optional (default = `256`)
@@ -424,6 +438,7 @@ class CompressionSettings(FromParams):
         normalize: bool = False,
         rotate: bool = False,
         centroid_dtype: str = "float32",
+        exact_rows: int = 0,
         code_dim: Optional[int] = None,
         hidden: int = 256,
         epochs: int = 5,
@@ -437,7 +452,7 @@ class CompressionSettings(FromParams):
         self.method, self.groups, self.centroids, self.iterations = method, groups, centroids, iterations
         self.kmeans_sample, self.code_dim, self.hidden, self.epochs = kmeans_sample, code_dim, hidden, epochs
         self.stages, self.beam, self.normalize, self.rotate = stages, beam, normalize, rotate
-        self.centroid_dtype = centroid_dtype
+        self.centroid_dtype, self.exact_rows = centroid_dtype, exact_rows
         self.magnitude_weight, self.batch_size, self.learning_rate = magnitude_weight, batch_size, learning_rate
         self.seed = seed
         self._check_flags()
@@ -453,6 +468,8 @@ class CompressionSettings(FromParams):
                 f"--centroids must be between 2 and 65536 (codes are uint8 up to 256, uint16 above), "
                 f"got {self.centroids}"
             )
+        if self.exact_rows < 0:
+            raise ConfigurationError(f"--exact-rows must be 0 or more, got {self.exact_rows}")
         if self.centroid_dtype not in CENTROID_DTYPES:
             raise ConfigurationError(
                 f"--centroid-dtype must be one of {', '.join(CENTROID_DTYPES)}, got {self.centroid_dtype!r}"
@@ -471,6 +488,12 @@ class CompressionSettings(FromParams):
 
     def _check_table(self, shape: Tuple[int, int], source_name: str) -> None:
         num_rows, dim = shape
+        if self.exact_rows >= num_rows:
+            raise ConfigurationError(
+                f"--exact-rows {self.exact_rows} leaves nothing to compress of the {num_rows} vectors of "
+                f"{source_name}: use fewer"
+            )
+        num_rows -= self.exact_rows
         if self.method == "subspace":
             self.groups = self.groups or _closest_divisor(dim, dim / 5)
             if self.groups < 1 or dim % self.groups:
@@ -480,8 +503,9 @@ class CompressionSettings(FromParams):
                     f"use one of {divisors}"
                 )
             if self.centroids > num_rows:
+                compressed = f"{num_rows} compressed" if self.exact_rows else str(num_rows)
                 raise ConfigurationError(
-                    f"--centroids {self.centroids} is more than the {num_rows} vectors of {source_name}: "
+                    f"--centroids {self.centroids} is more than the {compressed} vectors of {source_name}: "
                     f"use at most {num_rows}"
                 )
         else:
@@ -497,6 +521,13 @@ class CompressionSettings(FromParams):
 
     def compress(self, matrix: numpy.ndarray) -> Tuple[Dict[str, numpy.ndarray], Dict[str, Any]]:
         """The arrays to store and the options to record."""
+        arrays, options = self._compress_rows(matrix[self.exact_rows :])
+        if self.exact_rows:
+            arrays["exact"] = self.encoded_rows(matrix[: self.exact_rows]).astype(numpy.float16)
+            options["exact_rows"] = self.exact_rows
+        return arrays, options
+
+    def _compress_rows(self, matrix: numpy.ndarray) -> Tuple[Dict[str, numpy.ndarray], Dict[str, Any]]:
         if self.method == "subspace":
             options = dict(groups=self.groups, centroids=self.centroids, iterations=self.iterations,
                            kmeans_sample=self.kmeans_sample, stages=self.stages, beam=self.beam,
@@ -536,7 +567,7 @@ def subspace_quantise(
     rotated by `balanced_rotation`.  Returns `codes` `(rows, stages * groups)`
     (uint8, or uint16 above 256 centroids), `centroids`
     `(stages, groups, centroids, dim / groups)` and, with `rotate`, `rotation`
-    `(dim, dim)` float32 (the rows quantised are `matrix @ rotation`).
+    `(dim, dim)` (the rows quantised are `matrix @ rotation`), both of `dtype`.
 
     # Parameters
 
@@ -554,8 +585,8 @@ def subspace_quantise(
     rows = numpy.array(matrix, dtype=numpy.float32)
     arrays = {}
     if rotate:
-        arrays["rotation"] = balanced_rotation(rows, groups)
-        rows = rows @ arrays["rotation"]
+        arrays["rotation"] = balanced_rotation(rows, groups).astype(kmeans["dtype"])
+        rows = rows @ arrays["rotation"].astype(numpy.float32)
     tables, codes = fit_stages(rows, groups, stages, **kmeans)
     if beam > 1 and stages > 1:  # the groups of one stage are independent: its nearest centroids are best
         codes = beam_search_codes(rows, tables, beam)

@@ -168,6 +168,33 @@ def test_rotate_stores_a_rotation_and_helps_correlated_dimensions(table, table_f
     assert rotated["cosine_mean"] > plain["cosine_mean"] + 0.02
 
 
+def test_float16_halves_the_rotation_too(table_file, tmp_path):
+    options = dict(groups=8, centroids=64, rotate=True, **FAST)
+    full = compress_targets(table_file[0], str(tmp_path / "f32.ctt"), **options)
+    half = compress_targets(table_file[0], str(tmp_path / "f16.ctt"), centroid_dtype="float16", **options)
+    rotation = CompressedTargetFile(str(tmp_path / "f16.ctt"))._decoder["rotation"]
+    assert rotation.dtype == numpy.float16
+    assert half["bytes_after"] == full["bytes_after"] - DIM * DIM * 2 - 8 * 64 * (DIM // 8) * 2
+    assert half["cosine_mean"] == pytest.approx(full["cosine_mean"], abs=2e-3)
+
+
+@pytest.mark.parametrize("options", [dict(method="subspace", groups=8, centroids=64, normalize=True),
+                                     dict(method="svd", code_dim=4)])
+def test_exact_rows_are_kept_and_the_others_compressed_alone(table, tmp_path, options):
+    head = 100
+    exact = compress_targets(write_npy(tmp_path, table)[0], str(tmp_path / "exact.ctt"), exact_rows=head,
+                             **options, **FAST)
+    (tmp_path / "tail").mkdir()
+    tail_file = write_npy(tmp_path / "tail", table[head:])[0]
+    tail = compress_targets(tail_file, str(tmp_path / "tail.ctt"), **options, **FAST)
+    decoded = decoded_table(str(tmp_path / "exact.ctt"))
+    kept = table[:head] / numpy.linalg.norm(table[:head], axis=1, keepdims=True) if "normalize" in options else table[:head]
+    numpy.testing.assert_array_equal(decoded[:head], kept.astype(numpy.float16))
+    numpy.testing.assert_array_equal(decoded[head:], decoded_table(str(tmp_path / "tail.ctt")))
+    assert exact["bytes_after"] == tail["bytes_after"] + head * DIM * 2
+    assert exact["options"]["exact_rows"] == head and exact["cosine_mean"] > tail["cosine_mean"]
+
+
 def test_float16_centroids_halve_the_codebooks(table_file, tmp_path):
     options = dict(groups=8, centroids=64, stages=2, **FAST)
     full = compress_targets(table_file[0], str(tmp_path / "f32.ctt"), **options)
@@ -303,13 +330,13 @@ def test_the_command_line_subspace_options(table_file, tmp_path, monkeypatch):
     output = str(tmp_path / "cli.ctt")
     arguments = ["allennlp", "compress-targets", table_file[0], output, "--groups", "4", "--centroids", "16",
                  "--stages", "2", "--beam", "3", "--normalize", "--rotate", "--centroid-dtype", "float16",
-                 "--threads", "1", "--neighbour-sample", "0"]
+                 "--exact-rows", "10", "--threads", "1", "--neighbour-sample", "0"]
     monkeypatch.setattr(sys, "argv", arguments)
     main(prog="allennlp")
     with open(output + ".report.json", encoding="utf-8") as stream:
         options = json.load(stream)["options"]
     assert options == dict(groups=4, centroids=16, iterations=5, kmeans_sample=65536, stages=2, beam=3,
-                           normalize=True, rotate=True, centroid_dtype="float16", seed=0)
+                           normalize=True, rotate=True, centroid_dtype="float16", seed=0, exact_rows=10)
 
 
 # -- bad input ------------------------------------------------------------------------------------
@@ -331,6 +358,9 @@ def test_the_command_line_subspace_options(table_file, tmp_path, monkeypatch):
         (dict(method="autoencoder", magnitude_weight=-1.0), "--magnitude-weight must be 0 or more"),
         (dict(method="pca"), "Unknown method 'pca'"),
         (dict(threads=0), "--threads must be a positive integer"),
+        (dict(exact_rows=-1), "--exact-rows must be 0 or more, got -1"),
+        (dict(exact_rows=2000), "--exact-rows 2000 leaves nothing to compress of the 2000 vectors of .*table.npy"),
+        (dict(exact_rows=100, centroids=1901), "--centroids 1901 is more than the 1900 compressed vectors"),
     ],
 )
 def test_bad_options_are_rejected(table_file, tmp_path, options, message):

@@ -53,6 +53,14 @@ def residual_arrays(num_rows=len(FILE_WORDS), seed=0):
     return {"codes": codes, "centroids": centroids, "rotation": rotation}, summed @ rotation.T
 
 
+def exact_head_arrays(num_rows=len(FILE_WORDS), seed=0, head=3):
+    """The residual table with its first `head` rows stored exactly (float16) instead of as codes."""
+    arrays, expected = residual_arrays(num_rows - head, seed)
+    exact = numpy.random.default_rng(seed + 1).normal(size=(head, DIM)).astype(numpy.float16)
+    arrays["exact"] = exact
+    return arrays, numpy.concatenate([exact.astype(numpy.float64), expected])
+
+
 def autoencoder_arrays(num_rows=len(FILE_WORDS), seed=0):
     """3 float16 codes, a linear map and a tanh layer of 5 units."""
     generator = numpy.random.default_rng(seed)
@@ -71,10 +79,14 @@ def autoencoder_arrays(num_rows=len(FILE_WORDS), seed=0):
 
 
 def write_table(path, method="subspace", words=FILE_WORDS):
-    """A table of `method` ("subspace", "autoencoder" or "residual", a subspace table with the new arrays)."""
-    make = {"subspace": subspace_arrays, "residual": residual_arrays, "autoencoder": autoencoder_arrays}[method]
+    """
+    A table of `method`: "subspace", "autoencoder", "residual" (a subspace table with
+    version 2's arrays) or "exact" (the residual table with exact leading rows).
+    """
+    make = {"subspace": subspace_arrays, "residual": residual_arrays, "exact": exact_head_arrays,
+            "autoencoder": autoencoder_arrays}[method]
     arrays, expected = make(len(words))
-    method = "subspace" if method == "residual" else method
+    method = "subspace" if method in ("residual", "exact") else method
     write_compressed_targets(str(path), method, words, DIM, arrays, {"made_by": "a test"})
     return str(path), expected
 
@@ -102,7 +114,7 @@ def expected_rows(vocab, expected, lowercase=True):
 # -- decoding and alignment -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["subspace", "residual", "autoencoder"])
+@pytest.mark.parametrize("method", ["subspace", "residual", "exact", "autoencoder"])
 def test_rows_are_the_files_decoded_and_aligned_by_word(tmp_path, method, caplog):
     path, expected = write_table(tmp_path / "t.ctt", method)
     vocab = make_vocab()
@@ -129,7 +141,7 @@ def test_without_lowercase_fallback(tmp_path):
     assert valid.tolist() == want_valid.tolist()
 
 
-@pytest.mark.parametrize("method", ["residual", "autoencoder"])
+@pytest.mark.parametrize("method", ["residual", "exact", "autoencoder"])
 @pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4)])
 def test_a_batch_decodes_as_the_whole_tables_rows(tmp_path, shape, method):
     path, _ = write_table(tmp_path / "t.ctt", method)
@@ -262,7 +274,7 @@ def test_a_truncated_file_is_rejected(tmp_path, keep):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda h: h.update(version=3), "has format version 3 but this elmo_c reads versions 1 and 2"),
+        (lambda h: h.update(version=4), "has format version 4 but this elmo_c reads versions 1, 2, 3"),
         (lambda h: h.update(format="other"), "is not a compressed target file"),
         (lambda h: h.update(method="lsh"), "its method 'lsh' is none of"),
         (lambda h: h.update(num_rows=9), "its codes have shape"),
@@ -289,8 +301,8 @@ def test_a_version_1_file_still_loads(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda a: a.update(rotation=a["rotation"][:, :4]), "its rotation is float32 (6, 4), not float32 (6, 6)"),
-        (lambda a: a.update(rotation=a["rotation"].astype(numpy.float16)), "its rotation is float16 (6, 6)"),
+        (lambda a: a.update(rotation=a["rotation"][:, :4]), "its rotation is float32 (6, 4), not float32 or float16 (6, 6)"),
+        (lambda a: a.update(rotation=a["rotation"].astype(numpy.float64)), "its rotation is float64 (6, 6)"),
         (lambda a: a.update(codes=a["codes"][:, :3]), "its codes have shape (8, 3), not (8, 6)"),
         (lambda a: a.update(centroids=a["centroids"].astype(numpy.float64)), "not float32 or float16 3-d or 4-d"),
         (lambda a: a.update(centroids=a["centroids"][None]), "not float32 or float16 3-d or 4-d"),
@@ -302,6 +314,33 @@ def test_bad_residual_arrays_are_rejected(tmp_path, edit, message):
     write_compressed_targets(str(tmp_path / "r.ctt"), "subspace", FILE_WORDS, DIM, arrays, {})
     error = load_error(tmp_path / "r.ctt")
     assert "r.ctt" in error and message in error, error
+
+
+def test_exact_rows_are_the_leading_rows_and_the_codes_the_others(tmp_path):
+    path, expected = write_table(tmp_path / "e.ctt", "exact")
+    source = CompressedTargetFile(path)
+    assert source.exact_rows == 3 and len(source.codes) == len(FILE_WORDS) - 3
+    rows = numpy.array([7, 0, 3, 2, 2, 5])  # exact and coded rows, mixed and repeated
+    numpy.testing.assert_allclose(source.decode(rows), expected[rows], rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_array_equal(source.decode(rows[1:3]), source.decode(rows)[1:3])
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda a: a.update(exact=a["exact"][:, :4]), "its exact rows are float16 (3, 4), not float32 or float16"),
+        (lambda a: a.update(exact=a["exact"].astype(numpy.int16)), "its exact rows are int16 (3, 6)"),
+        (lambda a: a.update(exact=numpy.ones((9, DIM), numpy.float16)), "its exact rows are float16 (9, 6)"),
+        (lambda a: a.update(codes=a["codes"][1:]), "its codes have shape (4, 6), not (5, 6)"),
+        (lambda a: a["exact"].__setitem__((1, 1), numpy.nan), "its exact has NaN or infinite values"),
+    ],
+)
+def test_bad_exact_rows_are_rejected(tmp_path, edit, message):
+    arrays, _ = exact_head_arrays()
+    edit(arrays)
+    write_compressed_targets(str(tmp_path / "e.ctt"), "subspace", FILE_WORDS, DIM, arrays, {})
+    error = load_error(tmp_path / "e.ctt")
+    assert "e.ctt" in error and message in error, error
 
 
 def test_groups_that_do_not_divide_the_dimension_are_rejected(tmp_path):

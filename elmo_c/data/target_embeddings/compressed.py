@@ -18,13 +18,20 @@ words, UTF-8, separated by newlines) and `codes` (one row per word), and:
   `(stages, groups, centroids, dim / groups)` float32 or float16 (or, as version 1
   wrote it, `(groups, centroids, dim / groups)` float32: one stage); a row is, summed
   over the (residual) stages, its groups' centroids side by side (stage `s`, group
-  `g` is code `s * groups + g`).  An optional `rotation` `(dim, dim)` float32 maps
-  that sum back: the row is `sum @ rotation.T`.  Rows quantised with the
-  `normalize` option are directions (about unit length): their norms are not stored.
+  `g` is code `s * groups + g`).  An optional `rotation` `(dim, dim)` (float32, or
+  float16 since version 3) maps that sum back: the row is `sum @ rotation.T`.  Rows
+  quantised with the `normalize` option are directions (about unit length): their
+  norms are not stored.
 - `svd` and `autoencoder`: `codes` `(rows, k)` float16, `basis` `(k, dim)` and
   `mean` `(dim,)` float32; a row is `codes @ basis + mean`.  An autoencoder with a
   hidden layer adds `tanh(codes @ hidden_weight + hidden_bias) @ output_weight`
   (`(k, h)`, `(h,)`, `(h, dim)`, float32).
+
+Since version 3, any method may keep its first `n` rows uncompressed: `exact`
+`(n, dim)` float16 or float32 holds them, and `codes` then has `rows - n` rows,
+those of rows `n` onwards.  Frequency-ordered tables (FastText and GloVe files,
+AllenNLP vocabularies) put their most frequent words first, so a small exact head
+covers most of the targets of a corpus.
 """
 import json
 import logging
@@ -43,13 +50,15 @@ logger = logging.getLogger(__name__)
 
 MAGIC = b"ELMOCTT\n"
 FORMAT_NAME = "elmo_c compressed targets"
-FORMAT_VERSION = 2  # 2: residual stages, float16 centroids and a rotation (subspace)
-READ_VERSIONS = (1, 2)
+# 2: residual stages, float16 centroids and a rotation (subspace); 3: exact rows, float16 rotation
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 METHODS = ("subspace", "svd", "autoencoder")
 _PREFIX = struct.Struct("<8sQ")
 _ALIGNMENT = 64
 _HIDDEN_ARRAYS = ("hidden_weight", "hidden_bias", "output_weight")
-_OPTIONAL_ARRAYS = {"subspace": {"rotation"}, "svd": set(), "autoencoder": set(_HIDDEN_ARRAYS)}
+_OPTIONAL_ARRAYS = {"subspace": {"rotation", "exact"}, "svd": {"exact"}, "autoencoder": {"exact", *_HIDDEN_ARRAYS}}
+_FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float16))
 _REQUIRED_ARRAYS = {
     "subspace": {"words", "codes", "centroids"},
     "svd": {"words", "codes", "basis", "mean"},
@@ -147,6 +156,7 @@ class CompressedTargetFile:
         self._check_arrays()
         self.codes = self._array("codes", memory_map)
         self._decoder = {name: self._array(name, False) for name in self._specs if name not in ("codes", "words")}
+        self._exact = self._decoder.pop("exact", numpy.zeros((0, self.dim), dtype=numpy.float32))
         self._check_decoder()
 
     # -- public interface -------------------------------------------------------------
@@ -155,6 +165,11 @@ class CompressedTargetFile:
     def payload_bytes(self) -> int:
         """Bytes of the codes and decoder: what a training process holds."""
         return sum(_nbytes(spec) for name, spec in self._specs.items() if name != "words")
+
+    @property
+    def exact_rows(self) -> int:
+        """The number of leading rows stored uncompressed (no codes)."""
+        return len(self._exact)
 
     def words(self) -> List[str]:
         """The word of each row."""
@@ -169,7 +184,17 @@ class CompressedTargetFile:
 
     def decode(self, rows: numpy.ndarray) -> numpy.ndarray:
         """The float32 vectors `(len(rows), dim)` of the given row numbers."""
-        codes = numpy.asarray(self.codes[numpy.asarray(rows, dtype=numpy.int64)])
+        rows = numpy.asarray(rows, dtype=numpy.int64)
+        if not self.exact_rows:
+            return self._decode_codes(rows)
+        vectors = numpy.empty((len(rows), self.dim), dtype=numpy.float32)
+        exact = rows < self.exact_rows
+        vectors[exact] = self._exact[rows[exact]]
+        vectors[~exact] = self._decode_codes(rows[~exact] - self.exact_rows)
+        return vectors
+
+    def _decode_codes(self, code_rows: numpy.ndarray) -> numpy.ndarray:
+        codes = numpy.asarray(self.codes[code_rows])
         try:
             with numpy.errstate(all="ignore"):  # checked below
                 vectors = self._decode_subspace(codes) if self.method == "subspace" else self._decode_linear(codes)
@@ -196,7 +221,7 @@ class CompressedTargetFile:
         if "rotation" not in self._decoder:
             return vectors
         # Not BLAS (`@`), whose sums depend on the batch: a row decodes the same in any batch.
-        return numpy.einsum("nd,ed->ne", vectors, self._decoder["rotation"])
+        return numpy.einsum("nd,ed->ne", vectors, self._decoder["rotation"].astype(numpy.float32))
 
     def _decode_linear(self, codes: numpy.ndarray) -> numpy.ndarray:
         decoder = self._decoder
@@ -242,7 +267,7 @@ class CompressedTargetFile:
                 f"make one with `allennlp compress-targets`"
             )
         if header.get("version") not in READ_VERSIONS:
-            versions = " and ".join(str(version) for version in READ_VERSIONS)
+            versions = ", ".join(str(version) for version in READ_VERSIONS)
             raise ConfigurationError(
                 f"{self.path} has format version {header.get('version')!r} but this elmo_c reads versions "
                 f"{versions}: compress the vectors again with this version (or use the elmo_c that wrote it)"
@@ -268,10 +293,20 @@ class CompressedTargetFile:
         end = max(spec["offset"] + _nbytes(spec) for spec in self._specs.values())
         if end > self._size:
             raise self._truncated(end)
+        self._check_exact_shape()
         if self.method == "subspace":
             self._check_subspace_shapes()
         else:
             self._check_linear_shapes()
+
+    def _check_exact_shape(self) -> None:
+        exact = self._specs.get("exact", {"shape": (0, self.dim), "dtype": numpy.float32})
+        shape = exact["shape"]
+        if len(shape) != 2 or shape[1] != self.dim or shape[0] > self.num_rows or exact["dtype"] not in _FLOATS:
+            raise self._corrupt(
+                f"its exact rows are {exact['dtype']} {shape}, not float32 or float16 (at most {self.num_rows}, {self.dim})"
+            )
+        self._coded_rows = self.num_rows - shape[0]
 
     def _check_spec(self, name: str, spec: Any) -> None:
         try:
@@ -295,12 +330,14 @@ class CompressedTargetFile:
                 f"its {groups} groups of {width} dimensions do not make its dimension {self.dim} "
                 f"(the groups must divide the dimension)"
             )
-        if codes["shape"] != (self.num_rows, stages * groups):
-            raise self._corrupt(f"its codes have shape {codes['shape']}, not ({self.num_rows}, {stages * groups})")
+        if codes["shape"] != (self._coded_rows, stages * groups):
+            raise self._corrupt(f"its codes have shape {codes['shape']}, not ({self._coded_rows}, {stages * groups})")
         square = (self.dim, self.dim)
         rotation = self._specs.get("rotation", {"shape": square, "dtype": numpy.float32})
-        if rotation["shape"] != square or rotation["dtype"] != numpy.float32:
-            raise self._corrupt(f"its rotation is {rotation['dtype']} {rotation['shape']}, not float32 {square}")
+        if rotation["shape"] != square or rotation["dtype"] not in _FLOATS:
+            raise self._corrupt(
+                f"its rotation is {rotation['dtype']} {rotation['shape']}, not float32 or float16 {square}"
+            )
         capacity = {numpy.dtype(numpy.uint8): 256, numpy.dtype(numpy.uint16): 65536}.get(codes["dtype"])
         if capacity is None:
             raise self._corrupt(f"its codes are {codes['dtype']}, not uint8 or uint16")
@@ -312,8 +349,8 @@ class CompressedTargetFile:
 
     def _check_linear_shapes(self) -> None:
         codes = self._specs["codes"]
-        if codes["dtype"] != numpy.float16 or len(codes["shape"]) != 2 or codes["shape"][0] != self.num_rows:
-            raise self._corrupt(f"its codes are {codes['dtype']} {codes['shape']}, not float16 ({self.num_rows}, k)")
+        if codes["dtype"] != numpy.float16 or len(codes["shape"]) != 2 or codes["shape"][0] != self._coded_rows:
+            raise self._corrupt(f"its codes are {codes['dtype']} {codes['shape']}, not float16 ({self._coded_rows}, k)")
         k = codes["shape"][1]
         hidden = self._specs["hidden_bias"]["shape"][0] if "hidden_bias" in self._specs else 0
         expected = {"basis": (k, self.dim), "mean": (self.dim,)}
@@ -325,7 +362,7 @@ class CompressedTargetFile:
                 raise self._corrupt(f"its {name} is {spec['dtype']} {spec['shape']}, not float32 {shape}")
 
     def _check_decoder(self) -> None:
-        for name, array in self._decoder.items():
+        for name, array in dict(self._decoder, exact=self._exact).items():
             if not numpy.isfinite(array).all():
                 raise self._corrupt(f"its {name} has NaN or infinite values")
 
