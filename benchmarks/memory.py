@@ -98,7 +98,8 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
     after_vocabulary = _status_kib("VmRSS")
     model = build_model(variant, SIZES[size_name], corpus, config)
     batches = make_batches(variant, corpus, config.batch(size_name), 2, config.device)
-    step = training_step(model, build_variant_optimizer(variant, model), batches)
+    optimizer = build_variant_optimizer(variant, model)
+    step = training_step(model, optimizer, batches)
     step()  # warm-up: the optimizer's state exists from here on, and the kernels' code is paged in
     synchronize(config.device)
     on_gpu = config.device.type == "cuda"
@@ -113,6 +114,7 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
     synchronize(config.device)
     training_peak, file_backed = _status_kib("VmHWM"), _status_kib("RssFile")
     return {
+        **_held_tensors_mib(model, optimizer),
         "variant": variant,
         "size": size_name,
         "training_peak_mib": training_peak / 1024,
@@ -126,6 +128,28 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
         "peak_was_reset": reset,
         "gpu_peak_mib": torch.cuda.max_memory_allocated(config.device) / MIB if on_gpu else None,
     }
+
+
+def _held_tensors_mib(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Dict[str, float]:
+    """What the model and optimizer hold after a step, in MiB: weights, gradients (sparse ones as stored), state."""
+    parameters = list(model.parameters())
+    gradients = [p.grad for p in parameters if p.grad is not None]
+    state = [t for values in optimizer.state.values() for t in values.values() if isinstance(t, torch.Tensor)]
+    return {
+        "weights_mib": _bytes(parameters) / MIB,
+        "gradients_mib": _bytes(gradients) / MIB,
+        "optimizer_state_mib": _bytes(state) / MIB,
+    }
+
+
+def _bytes(tensors: List[torch.Tensor]) -> int:
+    total = 0
+    for tensor in tensors:
+        if tensor.is_sparse:
+            total += _bytes([tensor._values(), tensor._indices()])
+        else:
+            total += tensor.numel() * tensor.element_size()
+    return total
 
 
 def _run_worker(variant: str, size_name: str, config: Config) -> Dict:
@@ -188,10 +212,9 @@ def run(config: Config) -> Section:
     ]
     if composition:
         section.notes.append(
-            "What the memory is made of (MiB): " + "; ".join(composition) + ".  The encoder's own share (its "
-            "weights, gradients and Adam's two moments, 16 bytes per parameter, and its activations, mostly the "
-            "character CNN's) grows with its size, so the ratio to ELMo falls as the encoder grows and can never "
-            "exceed ELMo over the encoder alone."
+            "What the memory is made of (MiB; weights, gradients and optimizer state counted from the tensors "
+            "after the last step): " + "; ".join(composition) + ".  The encoder's own share grows with its size, "
+            "so the ratio to ELMo falls as the encoder grows, and it can never exceed ELMo over the encoder alone."
         )
     if not all(r["peak_was_reset"] for r in results.values()):
         section.notes.append("/proc/self/clear_refs was not writable: the training peak includes construction.")
@@ -208,13 +231,28 @@ def run(config: Config) -> Section:
 
 
 def _composition(size_name: str, results: Dict[str, Dict], on_gpu: bool) -> str:
-    """ELMo-C's and ELMo's memory split into the encoder alone and what each output layer adds, at one size."""
-    encoder = results["encoder_only"]["headline_mib"]
-    vocabulary = "" if on_gpu else f" (of which the vocabulary {results['encoder_only']['vocabulary_mib']:.0f})"
+    """
+    ELMo-C's and ELMo's memory at one size: the encoder alone split into what is
+    measured (vocabulary, weights, gradients, optimizer state) and the rest, then
+    what each output layer adds.
+    """
+    encoder = results["encoder_only"]
+    parts = {"weights": encoder["weights_mib"], "gradients": encoder["gradients_mib"],
+             "Adam's state": encoder["optimizer_state_mib"]}
+    if not on_gpu:
+        parts = {"the vocabulary": encoder["vocabulary_mib"], **parts}
+    rest = encoder["headline_mib"] - sum(parts.values())
+    split = ", ".join(f"{name} {value:.0f}" for name, value in parts.items())
+    added = {name: results[name]["headline_mib"] - encoder["headline_mib"] for name in ("elmo_c", "elmo")}
+    elmo_parts = ", ".join(
+        f"{name} +{results['elmo'][key] - encoder[key]:.0f}"
+        for name, key in (("weights", "weights_mib"), ("gradients", "gradients_mib"),
+                          ("Adam's state", "optimizer_state_mib"))
+    )
     return (
-        f"{size_name}: encoder alone {encoder:.0f}{vocabulary}, ELMo-C's output layer "
-        f"+{results['elmo_c']['headline_mib'] - encoder:.0f}, ELMo's sampled softmax "
-        f"+{results['elmo']['headline_mib'] - encoder:.0f}"
+        f"{size_name}: encoder alone {encoder['headline_mib']:.0f} ({split}, the rest {rest:.0f}: activations "
+        f"and the allocator's free blocks); ELMo-C's output layer +{added['elmo_c']:.0f}; ELMo's sampled softmax "
+        f"+{added['elmo']:.0f} ({elmo_parts})"
     )
 
 
