@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+import torch
 
 from benchmarks import run_all
 from benchmarks.common import make_config
@@ -149,3 +150,35 @@ def test_busy_machine_warning_reads_the_load_recorded_at_the_start(monkeypatch):
     warning = run_all.busy_machine_warning({run_all.LOAD_AT_START: "1.59, 1.70, 1.98"})
     assert "load average was 1.6 on 2 cores" in warning[0]
     assert run_all.busy_machine_warning({}) == []
+
+
+def test_memory_counts_weights_gradients_and_optimizer_state():
+    from benchmarks.memory import _held_tensors_mib
+
+    dense = torch.nn.Linear(256, 1024)  # 1 MiB of weight, 4 KiB of bias
+    sparse = torch.nn.Embedding(4096, 64, sparse=True)  # 1 MiB
+    optimizer = torch.optim.Adam(dense.parameters())
+    dense(torch.ones(2, 256)).sum().backward()
+    sparse(torch.tensor([1, 2, 2])).sum().backward()  # gradient: 3 rows of values + 3 indices
+    optimizer.step()
+    held = _held_tensors_mib(torch.nn.ModuleList([dense, sparse]), optimizer)
+    dense_mib = (256 * 1024 + 1024) * 4 / 2**20
+    assert held["weights_mib"] == pytest.approx(dense_mib + 1.0)
+    assert held["gradients_mib"] == pytest.approx(dense_mib + (3 * 64 * 4 + 3 * 8) / 2**20)
+    assert held["optimizer_state_mib"] == pytest.approx(2 * dense_mib, rel=1e-3)  # Adam's moments (+ step counts)
+
+
+def test_memory_composition_splits_the_encoder_and_what_each_output_layer_adds():
+    from benchmarks.memory import _composition
+
+    def result(headline, weights, gradients, state):
+        return dict(headline_mib=headline, vocabulary_mib=100.0, weights_mib=weights, gradients_mib=gradients,
+                    optimizer_state_mib=state)
+
+    results = {"encoder_only": result(300, 10, 10, 20), "elmo_c": result(312, 11, 11, 22),
+               "elmo": result(1500, 410, 20, 820)}
+    note = _composition("small", results, on_gpu=False)
+    assert note == ("small: encoder alone 300 (the vocabulary 100, weights 10, gradients 10, Adam's state 20, "
+                    "the rest 160: activations and the allocator's free blocks); ELMo-C's output layer +12; "
+                    "ELMo's sampled softmax +1200 (weights +400, gradients +10, Adam's state +800)")
+    assert "vocabulary" not in _composition("small", results, on_gpu=True)
