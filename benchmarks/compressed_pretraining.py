@@ -8,7 +8,7 @@ top-1 and top-10 nearest-neighbour accuracy over all words), so that the figures
 are comparable.  With `--ner`, each model also feeds the WNUT-16 NER tagger of the
 main job (test span F1).
 
-    .venv/bin/python benchmarks/compressed_pretraining.py [--epochs 1] [--ner]
+    .venv/bin/python benchmarks/compressed_pretraining.py [--epochs 1] [--ner] [--full-seeds 1]
         [--setting NAME='compress-targets flags' ...] [--output runs/compressed_pretraining]
 
 Each pretraining is about as long as the main job's (5 minutes on 2 quiet cores for
@@ -50,12 +50,15 @@ def main() -> None:
     full_targets = {"type": "fasttext", "path": targets, "embedding_dim": args.dim}
     wnut = demo.prepare_wnut(run_dir) if args.ner else None
     rows = []
-    for name, flags in [("full", None)] + [_parse_setting(setting) for setting in args.setting]:
+    # The full table again with other seeds: how far the metrics move by chance alone.
+    variants = [("full", None, None)] + [(f"full_seed{seed}", None, seed) for seed in range(1, args.full_seeds + 1)]
+    variants += [_parse_setting(setting) + (None,) for setting in args.setting]
+    for name, flags, seed in variants:
         variant_dir = os.path.join(run_dir, name)
         os.makedirs(os.path.join(variant_dir, "logs"), exist_ok=True)
         table, report = (targets, {}) if flags is None else compress(variant_dir, targets, name, flags)
         environment = demo.pretraining_environment(data, table, args.dim)
-        archive = demo.pretrain(variant_dir, environment, args.epochs)
+        archive = demo.pretrain(variant_dir, environment, args.epochs, seed)
         overrides = {"model.output_layer.target_embeddings": full_targets}
         metrics = demo.evaluate_pretrained(variant_dir, archive, data["valid"], "full-targets", environment, overrides)
         row = {"name": name, "flags": flags or "", "report": report, "metrics": metrics}
@@ -94,7 +97,9 @@ def results_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         f"Small ELMo-C (training_config/elmo_c_small.jsonnet), {args.epochs} epoch(s) on the PTB training set, "
         f"{args.dim}-d FastText targets trained on it, the config's seeds; every model evaluated on PTB valid "
         "against the full table.  With `--ner`: the WNUT-16 tagger of the main job "
-        "(training_config/downstream/ner_elmo_c_small.jsonnet) on each model, span F1.",
+        "(training_config/downstream/ner_elmo_c_small.jsonnet) on each model, span F1.  `full_seedN` is the full "
+        "table again with all of AllenNLP's seeds set to N: the difference between it and `full` is what chance "
+        "alone moves the metrics.",
         "",
         "| targets | flags | size | smaller | reconstruction cosine | "
         + " | ".join(f"valid {m}" for m in METRICS)
@@ -135,6 +140,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=100, help="dimension of the FastText targets (default 100)")
     parser.add_argument("--setting", action="append", default=None,
                         help="NAME='compress-targets flags', repeatable (default: the two best at >= 95%% smaller)")
+    parser.add_argument("--full-seeds", type=int, default=1,
+                        help="also pretrain on the full table with seeds 1..N, for the spread by chance (default 1)")
     parser.add_argument("--ner", action="store_true", help="also train the WNUT-16 tagger on each model")
     parser.add_argument("--ner-epochs", type=int, default=None, help="NER training epochs (default: the config's)")
     args = parser.parse_args()

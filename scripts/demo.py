@@ -71,14 +71,21 @@ def pretraining_environment(data: Dict[str, str], targets: str, dim: int) -> Dic
     }
 
 
-def pretrain(run_dir: str, environment: Dict[str, str], epochs: int) -> str:
-    """`allennlp train` of the small ELMo-C into run_dir/pretrain, once; returns its archive."""
+def pretrain(run_dir: str, environment: Dict[str, str], epochs: int, seed: int = None) -> str:
+    """
+    `allennlp train` of the small ELMo-C into run_dir/pretrain, once; returns its
+    archive.  `seed` replaces AllenNLP's three default seeds.
+    """
     pretrain_dir = os.path.join(run_dir, "pretrain")
+    overrides = {"trainer.num_epochs": epochs}
+    if seed is not None:
+        overrides.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
     stage(
-        f"Pretraining a small ELMo-C ({epochs} epoch(s), training_config/elmo_c_small.jsonnet)",
+        f"Pretraining a small ELMo-C ({epochs} epoch(s), training_config/elmo_c_small.jsonnet"
+        + (f", seed {seed})" if seed is not None else ")"),
         lambda: run_allennlp(
             ["train", os.path.join(ROOT, "training_config", "elmo_c_small.jsonnet"), "-s", pretrain_dir,
-             "--include-package", "elmo_c", "-o", json.dumps({"trainer.num_epochs": epochs})],
+             "--include-package", "elmo_c", "-o", json.dumps(overrides)],
             run_dir, "pretrain", environment, skip_if=os.path.join(pretrain_dir, "model.tar.gz"),
         ),
     )
