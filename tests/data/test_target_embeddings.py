@@ -185,6 +185,41 @@ def test_npy_matches_the_vec_file(vocab, targets_dir, tmp_path):
     numpy.testing.assert_array_equal(npy_rows[vocab.get_token_index(first_word)].numpy(), matrix[0])
 
 
+def boundary_table_targets(kind, directory, **kwargs):
+    """A `kind` table of "</s>", "the" and "cat" (no sentence boundaries) for a vocabulary with both."""
+    from elmo_c.data.target_embeddings import CompressedTargetEmbeddings
+    from elmo_c.data.target_embeddings.compressed import write_compressed_targets
+
+    words, matrix = ["</s>", "the", "cat"], numpy.arange(1, 10, dtype=numpy.float32).reshape(3, 3)
+    vocab = make_vocab(BOUNDARIES + ["the", "cat", "dog"])
+    options = dict(embedding_dim=3, cache_dir=str(directory / "cache"), **kwargs)
+    if kind == "text":
+        path = write_vec(directory / "v.vec", list(zip(words, matrix)), dim=3)
+        return vocab, matrix, TextTargetEmbeddings(vocab, path=str(path), **options)
+    if kind == "npy":
+        numpy.save(directory / "v.npy", matrix)
+        (directory / "v.words.txt").write_text("".join(f"{w}\n" for w in words), encoding="utf-8")
+        return vocab, matrix, NpyTargetEmbeddings(vocab, path=str(directory / "v.npy"), **options)
+    arrays = {"codes": numpy.zeros((0, 3), numpy.float16), "basis": numpy.eye(3, dtype=numpy.float32),
+              "mean": numpy.zeros(3, numpy.float32), "exact": matrix}
+    write_compressed_targets(str(directory / "v.ctt"), "svd", words, 3, arrays, {})
+    return vocab, matrix, CompressedTargetEmbeddings(vocab, path=str(directory / "v.ctt"), **options)
+
+
+@pytest.mark.parametrize("kind", ["text", "npy", "compressed"])
+def test_sentence_boundaries_take_the_end_of_line_vector_in_every_format(kind, tmp_path):
+    vocab, matrix, targets = boundary_table_targets(kind, tmp_path)
+    rows, valid = all_rows(targets)
+    for boundary in BOUNDARIES:
+        numpy.testing.assert_array_equal(rows[vocab.get_token_index(boundary)].numpy(), matrix[0])
+        assert valid[vocab.get_token_index(boundary)]
+    assert not valid[vocab.get_token_index("dog")]
+    (tmp_path / "none").mkdir()
+    _, _, without = boundary_table_targets(kind, tmp_path / "none", aliases={})
+    _, valid = all_rows(without)
+    assert not valid[vocab.get_token_index("<S>")]  # ("</S>" lowercased is "</s>")
+
+
 def test_npy_words_with_unicode_line_separators(tmp_path):
     # str.splitlines() would split these words and misalign every later row.
     words = ["a\u2028b", "c\x85d", "e\x0cf", "plain"]

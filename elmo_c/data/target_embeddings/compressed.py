@@ -472,7 +472,7 @@ class CompressedTargetEmbeddings(TargetEmbeddings):
         index: Dict[str, int] = {}
         for row, word in enumerate(source.words()):
             index.setdefault(word, row)
-        file_rows, status = align_by_word(self._vocab_words(), index, self.lowercase_fallback)
+        file_rows, status = align_by_word(self._vocab_words(), index, self.lowercase_fallback, self.aliases)
         special_rows = self._special_rows()
         file_rows[special_rows] = -1
         status[special_rows] = MISSING

@@ -2,7 +2,7 @@ import logging
 import mmap
 import os
 import struct
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy
 from allennlp.common.checks import ConfigurationError
@@ -24,9 +24,6 @@ _ARGS = struct.Struct("<12id")
 _DICTIONARY = struct.Struct("<iiiqq")
 _ENTRY_TAIL = 9
 _MATRIX = struct.Struct("<qq")
-# ELMo's sentence boundaries have no vector of their own in a FastText model
-# trained on lines of text; FastText's end-of-line token "</s>" plays their role.
-_DEFAULT_ALIASES = {"<S>": "</s>", "</S>": "</s>"}
 
 
 @TargetEmbeddings.register("fasttext")
@@ -42,19 +39,13 @@ class FastTextTargetEmbeddings(TargetEmbeddings):
 
     path : `str`
         The `.bin` model (e.g. from `allennlp build-targets`, or crawl-300d-2M-subword.bin).
-    aliases : `Dict[str, str]`, optional (default = `{"<S>": "</s>", "</S>": "</s>"}`)
-        Words to look up under another name when FastText's dictionary lacks them.
     **kwargs
         See `TargetEmbeddings`.
     """
 
-    def __init__(self, vocab: Vocabulary, path: str, aliases: Optional[Dict[str, str]] = None, **kwargs) -> None:
+    def __init__(self, vocab: Vocabulary, path: str, **kwargs) -> None:
         super().__init__(vocab, **kwargs)
         self.path = path
-        self.aliases = dict(_DEFAULT_ALIASES if aliases is None else aliases)
-
-    def _cache_options(self) -> str:
-        return repr(sorted(self.aliases.items()))
 
     def _read_vectors(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
         model = self._load_model()

@@ -52,7 +52,7 @@ class NpyTargetEmbeddings(TargetEmbeddings):
         index = {}
         for row, word in enumerate(file_words):
             index.setdefault(word, row)
-        rows, status = align_by_word(words, index, self.lowercase_fallback)
+        rows, status = align_by_word(words, index, self.lowercase_fallback, self.aliases)
         matrix = numpy.zeros((len(words), vectors.shape[1]), dtype=numpy.float32)
         found = rows >= 0
         matrix[found] = vectors[rows[found]]

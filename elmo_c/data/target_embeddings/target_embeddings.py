@@ -19,6 +19,9 @@ SUBWORD = 1
 LOWERCASED = 2
 MISSING = 3
 STATUS_NAMES = {EXACT: "exact", SUBWORD: "subword", LOWERCASED: "lowercased", MISSING: "missing"}
+# ELMo's sentence boundaries have no vector of their own in vectors trained on lines
+# of text; FastText's end-of-line token "</s>" plays their role.
+DEFAULT_ALIASES = {"<S>": "</s>", "</S>": "</s>"}
 
 
 def default_cache_dir() -> str:
@@ -60,6 +63,10 @@ class TargetEmbeddings(Registrable):
         Memory-map the cached table instead of reading it into memory.
     cache_dir : `str`, optional (default = `$ELMO_C_CACHE` or `~/.cache/elmo_c/targets`)
         Where aligned tables are cached, keyed by file, vocabulary and options.
+    aliases : `Dict[str, str]`, optional (default = `{"<S>": "</s>", "</S>": "</s>"}`)
+        Words to look up under another name when the file lacks them.  By default
+        ELMo's sentence boundaries, which no corpus contains, take the vector of
+        FastText's end-of-line token `</s>` (in `.bin` and `.vec` files alike).
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class TargetEmbeddings(Registrable):
         mask_missing: bool = True,
         memory_map: bool = True,
         cache_dir: Optional[str] = None,
+        aliases: Optional[Dict[str, str]] = None,
     ) -> None:
         if dtype not in ("float32", "float16"):
             raise ConfigurationError(f'target embeddings dtype must be "float32" or "float16", not "{dtype}"')
@@ -83,6 +91,7 @@ class TargetEmbeddings(Registrable):
         self.mask_missing = mask_missing
         self.memory_map = memory_map
         self.cache_dir = cache_dir or default_cache_dir()
+        self.aliases = dict(DEFAULT_ALIASES if aliases is None else aliases)
         self._matrix: Optional[numpy.ndarray] = None
         self._valid: Optional[numpy.ndarray] = None
 
@@ -261,6 +270,7 @@ class TargetEmbeddings(Registrable):
             str(self.embedding_dim),
             str(self.mask_missing),
             self._cache_options(),
+            repr(sorted(self.aliases.items())),
             "\n".join(words),
         ):
             key.update(part.encode("utf-8", "surrogateescape"))
@@ -299,16 +309,21 @@ def _examples(words: List[str], rows: numpy.ndarray, limit: int = 5) -> str:
 
 
 def align_by_word(
-    words: List[str], index: Dict[str, int], lowercase_fallback: bool
+    words: List[str], index: Dict[str, int], lowercase_fallback: bool, aliases: Optional[Dict[str, str]] = None
 ) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """
     For file formats without subwords: the row of each word in a word -> row
     `index` (-1 if absent) and its status (`EXACT`, `LOWERCASED` or `MISSING`).
+    A word absent from `index` is looked up under its alias first (`EXACT`), then
+    lowercased.
     """
+    aliases = aliases or {}
     rows = numpy.full(len(words), -1, dtype=numpy.int64)
     status = numpy.full(len(words), MISSING, dtype=numpy.int8)
     for i, word in enumerate(words):
         row = index.get(word)
+        if row is None and word in aliases:
+            row = index.get(aliases[word])
         if row is not None:
             rows[i], status[i] = row, EXACT
         elif lowercase_fallback and word.lower() in index:

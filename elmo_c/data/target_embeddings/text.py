@@ -44,11 +44,11 @@ class TextTargetEmbeddings(TargetEmbeddings):
         return f"lowercase_fallback={self.lowercase_fallback}"
 
     def _read_vectors(self, words: List[str]) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        wanted = set(words)
+        wanted = set(words) | {self.aliases[word] for word in words if word in self.aliases}
         if self.lowercase_fallback:
             wanted.update(word.lower() for word in words)
         index, vectors = self._read_file(wanted)
-        rows, status = align_by_word(words, index, self.lowercase_fallback)
+        rows, status = align_by_word(words, index, self.lowercase_fallback, self.aliases)
         matrix = numpy.zeros((len(words), self.embedding_dim), dtype=numpy.float32)
         found = rows >= 0
         if vectors:
