@@ -43,7 +43,10 @@ def main() -> None:
     environment = pretraining_environment(data, targets, args.dim)
     archive = pretrain(run_dir, environment, args.epochs)
     trained = evaluate_pretrained(run_dir, archive, data["valid"], "trained", environment)
-    untrained = stage("Evaluating the same model untrained (same seed and vocabulary)", lambda: evaluate_untrained(archive, data["valid"]))
+    untrained = stage(
+        "Evaluating the same model untrained (same seed and vocabulary)",
+        lambda: evaluate_untrained(archive, data["valid"]),
+    )
     ner = None if args.skip_ner else run_ner(run_dir, archive, args.ner_epochs)
     _report(untrained, trained, ner, time.time() - started, run_dir)
 
@@ -267,7 +270,9 @@ def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, flo
     return evaluate(model, loader, cuda_device=-1)
 
 
-def run_allennlp(arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None):
+def run_allennlp(
+    arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None
+):
     """
     Runs `allennlp ARGUMENTS` (printed as a user would type it) with its output in
     run_dir/logs/NAME.log, unless `skip_if` exists; exits with the log's end on failure.

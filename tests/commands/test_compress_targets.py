@@ -188,7 +188,9 @@ def test_exact_rows_are_kept_and_the_others_compressed_alone(table, tmp_path, op
     tail_file = write_npy(tmp_path / "tail", table[head:])[0]
     tail = compress_targets(tail_file, str(tmp_path / "tail.ctt"), **options, **FAST)
     decoded = decoded_table(str(tmp_path / "exact.ctt"))
-    kept = table[:head] / numpy.linalg.norm(table[:head], axis=1, keepdims=True) if "normalize" in options else table[:head]
+    kept = table[:head]
+    if "normalize" in options:
+        kept = kept / numpy.linalg.norm(kept, axis=1, keepdims=True)
     numpy.testing.assert_array_equal(decoded[:head], kept.astype(numpy.float16))
     numpy.testing.assert_array_equal(decoded[head:], decoded_table(str(tmp_path / "tail.ctt")))
     assert exact["bytes_after"] == tail["bytes_after"] + head * DIM * 2

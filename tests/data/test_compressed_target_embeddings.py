@@ -301,7 +301,8 @@ def test_a_version_1_file_still_loads(tmp_path):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda a: a.update(rotation=a["rotation"][:, :4]), "its rotation is float32 (6, 4), not float32 or float16 (6, 6)"),
+        (lambda a: a.update(rotation=a["rotation"][:, :4]),
+         "its rotation is float32 (6, 4), not float32 or float16 (6, 6)"),
         (lambda a: a.update(rotation=a["rotation"].astype(numpy.float64)), "its rotation is float64 (6, 6)"),
         (lambda a: a.update(codes=a["codes"][:, :3]), "its codes have shape (8, 3), not (8, 6)"),
         (lambda a: a.update(centroids=a["centroids"].astype(numpy.float64)), "not float32 or float16 3-d or 4-d"),

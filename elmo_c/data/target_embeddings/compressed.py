@@ -303,9 +303,8 @@ class CompressedTargetFile:
         exact = self._specs.get("exact", {"shape": (0, self.dim), "dtype": numpy.float32})
         shape = exact["shape"]
         if len(shape) != 2 or shape[1] != self.dim or shape[0] > self.num_rows or exact["dtype"] not in _FLOATS:
-            raise self._corrupt(
-                f"its exact rows are {exact['dtype']} {shape}, not float32 or float16 (at most {self.num_rows}, {self.dim})"
-            )
+            limit = f"(at most {self.num_rows}, {self.dim})"
+            raise self._corrupt(f"its exact rows are {exact['dtype']} {shape}, not float32 or float16 {limit}")
         self._coded_rows = self.num_rows - shape[0]
 
     def _check_spec(self, name: str, spec: Any) -> None:
