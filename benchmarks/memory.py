@@ -245,14 +245,14 @@ def _composition(size_name: str, results: Dict[str, Dict], on_gpu: bool) -> str:
     split = ", ".join(f"{name} {value:.0f}" for name, value in parts.items())
     added = {name: results[name]["headline_mib"] - encoder["headline_mib"] for name in ("elmo_c", "elmo")}
     elmo_parts = ", ".join(
-        f"{name} +{results['elmo'][key] - encoder[key]:.0f}"
+        f"{name} {results['elmo'][key] - encoder[key]:+.0f}"
         for name, key in (("weights", "weights_mib"), ("gradients", "gradients_mib"),
                           ("Adam's state", "optimizer_state_mib"))
     )
     return (
         f"{size_name}: encoder alone {encoder['headline_mib']:.0f} ({split}, the rest {rest:.0f}: activations "
-        f"and the allocator's free blocks); ELMo-C's output layer +{added['elmo_c']:.0f}; ELMo's sampled softmax "
-        f"+{added['elmo']:.0f} ({elmo_parts})"
+        f"and the allocator's free blocks); ELMo-C's output layer {added['elmo_c']:+.0f}; ELMo's sampled softmax "
+        f"{added['elmo']:+.0f} ({elmo_parts})"
     )
 
 

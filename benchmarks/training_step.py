@@ -161,8 +161,8 @@ def _composition(size_name: str, timings: Dict[str, Timing]) -> str:
     softmax = 1e3 * timings["elmo"].median - encoder
     continuous = 1e3 * timings["elmo_c"].median - encoder
     return (
-        f"{size_name}: encoder alone {encoder:.0f}, ELMo-C's output layer +{continuous:.0f}, ELMo's sampled "
-        f"softmax +{softmax:.0f}, AllenNLP's recipe {recipe:.0f} (+{recipe - encoder - softmax:.0f} for its "
+        f"{size_name}: encoder alone {encoder:.0f}, ELMo-C's output layer {continuous:+.0f}, ELMo's sampled "
+        f"softmax {softmax:+.0f}, AllenNLP's recipe {recipe:.0f} ({recipe - encoder - softmax:+.0f} for its "
         "encoder over ours)"
     )
 
