@@ -60,6 +60,7 @@ from benchmarks.variants import (
     build_model,
     build_variant_optimizer,
     make_batches,
+    parameter_bytes,
     training_step,
 )
 
@@ -132,11 +133,10 @@ def worker(mode: str, variant: str, size_name: str, device: str, cache_dir: str)
 
 def _held_tensors_mib(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Dict[str, float]:
     """What the model and optimizer hold after a step, in MiB: weights, gradients (sparse ones as stored), state."""
-    parameters = list(model.parameters())
-    gradients = [p.grad for p in parameters if p.grad is not None]
+    gradients = [p.grad for p in model.parameters() if p.grad is not None]
     state = [t for values in optimizer.state.values() for t in values.values() if isinstance(t, torch.Tensor)]
     return {
-        "weights_mib": _bytes(parameters) / MIB,
+        "weights_mib": parameter_bytes(model) / MIB,
         "gradients_mib": _bytes(gradients) / MIB,
         "optimizer_state_mib": _bytes(state) / MIB,
     }

@@ -299,18 +299,29 @@ def test_a_version_1_file_still_loads(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "edit, message",
+    "make, edit, message",
     [
-        (lambda a: a.update(rotation=a["rotation"][:, :4]),
+        (residual_arrays, lambda a: a.update(rotation=a["rotation"][:, :4]),
          "its rotation is float32 (6, 4), not float32 or float16 (6, 6)"),
-        (lambda a: a.update(rotation=a["rotation"].astype(numpy.float64)), "its rotation is float64 (6, 6)"),
-        (lambda a: a.update(codes=a["codes"][:, :3]), "its codes have shape (8, 3), not (8, 6)"),
-        (lambda a: a.update(centroids=a["centroids"].astype(numpy.float64)), "not float32 or float16 3-d or 4-d"),
-        (lambda a: a.update(centroids=a["centroids"][None]), "not float32 or float16 3-d or 4-d"),
+        (residual_arrays, lambda a: a.update(rotation=a["rotation"].astype(numpy.float64)),
+         "its rotation is float64 (6, 6)"),
+        (residual_arrays, lambda a: a.update(codes=a["codes"][:, :3]), "its codes have shape (8, 3), not (8, 6)"),
+        (residual_arrays, lambda a: a.update(centroids=a["centroids"].astype(numpy.float64)),
+         "not float32 or float16 3-d or 4-d"),
+        (residual_arrays, lambda a: a.update(centroids=a["centroids"][None]), "not float32 or float16 3-d or 4-d"),
+        (exact_head_arrays, lambda a: a.update(exact=a["exact"][:, :4]),
+         "its exact rows are float16 (3, 4), not float32 or float16"),
+        (exact_head_arrays, lambda a: a.update(exact=a["exact"].astype(numpy.int16)),
+         "its exact rows are int16 (3, 6)"),
+        (exact_head_arrays, lambda a: a.update(exact=numpy.ones((9, DIM), numpy.float16)),
+         "its exact rows are float16 (9, 6)"),
+        (exact_head_arrays, lambda a: a.update(codes=a["codes"][1:]), "its codes have shape (4, 6), not (5, 6)"),
+        (exact_head_arrays, lambda a: a["exact"].__setitem__((1, 1), numpy.nan),
+         "its exact has NaN or infinite values"),
     ],
 )
-def test_bad_residual_arrays_are_rejected(tmp_path, edit, message):
-    arrays, _ = residual_arrays()
+def test_bad_subspace_arrays_are_rejected(tmp_path, make, edit, message):
+    arrays, _ = make()
     edit(arrays)
     write_compressed_targets(str(tmp_path / "r.ctt"), "subspace", FILE_WORDS, DIM, arrays, {})
     error = load_error(tmp_path / "r.ctt")
@@ -324,24 +335,6 @@ def test_exact_rows_are_the_leading_rows_and_the_codes_the_others(tmp_path):
     rows = numpy.array([7, 0, 3, 2, 2, 5])  # exact and coded rows, mixed and repeated
     numpy.testing.assert_allclose(source.decode(rows), expected[rows], rtol=1e-5, atol=1e-5)
     numpy.testing.assert_array_equal(source.decode(rows[1:3]), source.decode(rows)[1:3])
-
-
-@pytest.mark.parametrize(
-    "edit, message",
-    [
-        (lambda a: a.update(exact=a["exact"][:, :4]), "its exact rows are float16 (3, 4), not float32 or float16"),
-        (lambda a: a.update(exact=a["exact"].astype(numpy.int16)), "its exact rows are int16 (3, 6)"),
-        (lambda a: a.update(exact=numpy.ones((9, DIM), numpy.float16)), "its exact rows are float16 (9, 6)"),
-        (lambda a: a.update(codes=a["codes"][1:]), "its codes have shape (4, 6), not (5, 6)"),
-        (lambda a: a["exact"].__setitem__((1, 1), numpy.nan), "its exact has NaN or infinite values"),
-    ],
-)
-def test_bad_exact_rows_are_rejected(tmp_path, edit, message):
-    arrays, _ = exact_head_arrays()
-    edit(arrays)
-    write_compressed_targets(str(tmp_path / "e.ctt"), "subspace", FILE_WORDS, DIM, arrays, {})
-    error = load_error(tmp_path / "e.ctt")
-    assert "e.ctt" in error and message in error, error
 
 
 def test_groups_that_do_not_divide_the_dimension_are_rejected(tmp_path):

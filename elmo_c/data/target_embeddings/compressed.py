@@ -156,8 +156,8 @@ class CompressedTargetFile:
         self._check_arrays()
         self.codes = self._array("codes", memory_map)
         self._decoder = {name: self._array(name, False) for name in self._specs if name not in ("codes", "words")}
-        self._exact = self._decoder.pop("exact", numpy.zeros((0, self.dim), dtype=numpy.float32))
         self._check_decoder()
+        self._exact = self._decoder.pop("exact", numpy.zeros((0, self.dim), dtype=numpy.float32))
 
     # -- public interface -------------------------------------------------------------
 
@@ -361,7 +361,7 @@ class CompressedTargetFile:
                 raise self._corrupt(f"its {name} is {spec['dtype']} {spec['shape']}, not float32 {shape}")
 
     def _check_decoder(self) -> None:
-        for name, array in dict(self._decoder, exact=self._exact).items():
+        for name, array in self._decoder.items():
             if not numpy.isfinite(array).all():
                 raise self._corrupt(f"its {name} has NaN or infinite values")
 
