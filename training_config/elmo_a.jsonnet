@@ -13,6 +13,7 @@ local data = bilm.data;
 
 {
   // 20-token windows of the running text, as ELMo and ELMo-C were trained.
+  vocabulary: bilm.vocabulary,
   dataset_reader: bilm.reader(window_size=20),
   train_data_path: data.train,
   validation_data_path: data.validation,

@@ -43,13 +43,25 @@
 
   // Fixed target vectors; the format follows the file name (.bin: FastText with
   // subwords, .npy: matrix + words file, .ctt: `allennlp compress-targets`' compressed
-  // table, otherwise .vec/GloVe text, .gz allowed).
-  targets(path, embedding_dim):: {
+  // table, otherwise .vec/GloVe text, .gz allowed).  By default they are normalised
+  // and centred on their frequency-weighted mean (`centre=null, normalize=false`
+  // keeps the file's vectors): raw word vectors share a common direction that a
+  // cosine loss learns instead of the next word.  A .ctt table is centred when it
+  // is made (`compress-targets --centre`).
+  targets(path, embedding_dim, centre='frequency', normalize=true, remove_principal_directions=0):: {
     type: if std.endsWith(path, '.bin') then 'fasttext' else if std.endsWith(path, '.npy') then 'npy'
     else if std.endsWith(path, '.ctt') then 'compressed' else 'text',
     path: path,
     embedding_dim: embedding_dim,
+  } + if std.endsWith(path, '.ctt') then {} else {
+    centre: centre,
+    normalize: normalize,
+    remove_principal_directions: remove_principal_directions,
   },
+
+  // The vocabulary built from the data, with each word's count: frequency-centred
+  // targets and the metrics' baselines (constant prediction, unigram model) need them.
+  vocabulary:: { type: 'counted' },
 
   // ELMo-C's output layer.
   continuous(targets, loss='cosine'):: {

@@ -4,6 +4,7 @@ local bilm = import 'elmo_c_encoder.libsonnet';
 local data = bilm.data;
 
 {
+  vocabulary: bilm.vocabulary,
   dataset_reader: bilm.reader(),
   train_data_path: data.train,
   validation_data_path: data.validation,

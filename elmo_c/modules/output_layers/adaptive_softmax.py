@@ -116,5 +116,8 @@ class AdaptiveSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
             share_between_directions,
         )
 
+    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        return head.log_prob(hidden)
+
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return -head(hidden, self.class_ids(targets)).output.sum()

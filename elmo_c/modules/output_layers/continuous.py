@@ -6,6 +6,7 @@ from allennlp.common.checks import ConfigurationError
 from elmo_c.data.target_embeddings import TargetEmbeddings
 from elmo_c.modules.continuous_losses import ContinuousLoss, CosineLoss
 from elmo_c.modules.metrics import WeightedMean
+from elmo_c.modules.next_word_metrics import NextWordRanking
 from elmo_c.modules.output_layers.output_layer import OutputLayer
 
 # Cosines of a prediction with its own target computed two ways (elementwise, and
@@ -21,9 +22,14 @@ class ContinuousOutputLayer(OutputLayer):
     word to predict.  Its cost is O(embedding_dim) per position, whatever the
     vocabulary size.
 
-    Metrics: `cosine` (mean cosine between prediction and target) always;
+    Metrics, each beside its baseline (see `next_word_metrics`; sentence boundaries
+    are left out of all of them): `cosine` (mean cosine between prediction and
+    target) always, with `constant_cosine` (that of the best constant prediction:
+    the mean target direction, weighted by the training counts of a `counted`
+    vocabulary) and `cosine_gain` (the difference); in evaluation,
     `top1_accuracy`, `top10_accuracy`, ... (the target is among the k nearest
-    vectors of the whole table to the prediction, by cosine) in evaluation.  The
+    words of the whole table to the prediction, by cosine) with
+    `unigram_top1_accuracy`, ... (among the k most frequent training words).  The
     search runs over the table in chunks, so an 800K-word table fits in memory.
 
     Registered as an `OutputLayer` with name "continuous".
@@ -47,6 +53,10 @@ class ContinuousOutputLayer(OutputLayer):
         Rows of the table compared at once.
     neighbours_in_training : `bool`, optional (default = `False`)
         Also compute the accuracies on training batches.
+    boundaries_in_loss : `bool`, optional (default = `True`)
+        Whether the sentence boundaries `<S>` and `</S>` are targets of the loss (they
+        are never in the metrics).  Only the forward model predicts `</S>` and only
+        the backward one `<S>`, so that the two sharing a vector confuses neither.
     """
 
     def __init__(
@@ -59,6 +69,7 @@ class ContinuousOutputLayer(OutputLayer):
         max_neighbour_queries: int = 1024,
         neighbour_chunk_size: int = 65536,
         neighbours_in_training: bool = False,
+        boundaries_in_loss: bool = True,
     ) -> None:
         super().__init__()
         if any(k < 1 for k in top_k) or max_neighbour_queries < 1 or neighbour_chunk_size < 1:
@@ -70,37 +81,78 @@ class ContinuousOutputLayer(OutputLayer):
         self.max_neighbour_queries = max_neighbour_queries
         self.neighbour_chunk_size = neighbour_chunk_size
         self.neighbours_in_training = neighbours_in_training
+        self.boundaries_in_loss = boundaries_in_loss
+        self.ranking = NextWordRanking(target_embeddings.vocab, target_embeddings.namespace, self.top_k)
         self._cosine = WeightedMean()
-        self._accuracies = {k: WeightedMean() for k in self.top_k}
+        self._constant_cosine = WeightedMean()
+        self._constant: Optional[torch.Tensor] = None
 
     def forward(  # type: ignore[override]
         self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         vectors, valid = self.target_embeddings.lookup(targets)
+        if not self.boundaries_in_loss:
+            valid = valid & self.ranking.is_measured(targets)
         if not bool(valid.all()):
-            hidden, vectors = hidden[valid], vectors[valid]
+            hidden, vectors, targets = hidden[valid], vectors[valid], targets[valid]
         predictions = self.head(direction)(hidden)
         losses, cosines = self.loss.loss_and_cosine(predictions, vectors)
-        self._cosine(cosines.sum(), cosines.numel())
-        if self.top_k and (self.neighbours_in_training or not self.training):
-            with torch.no_grad():
-                self._neighbour_accuracy(predictions, vectors)
+        with torch.no_grad():
+            self._record_metrics(predictions, vectors, targets, cosines)
         return losses.sum(), torch.tensor(float(losses.numel()), device=losses.device)
 
-    def _neighbour_accuracy(self, predictions: torch.Tensor, vectors: torch.Tensor) -> None:
-        queries = torch.nn.functional.normalize(predictions[: self.max_neighbour_queries].float(), dim=-1)
-        own = torch.nn.functional.normalize(vectors[: self.max_neighbour_queries], dim=-1)
-        target_cosine = (queries * own).sum(dim=-1, keepdim=True)
+    def _record_metrics(
+        self, predictions: torch.Tensor, vectors: torch.Tensor, targets: torch.Tensor, cosines: torch.Tensor
+    ) -> None:
+        measured = self.ranking.is_measured(targets)
+        count = measured.sum()
+        self._cosine(cosines[measured].sum(), count)
+        units = torch.nn.functional.normalize(vectors[measured].float(), dim=-1)
+        constant = self._constant_direction(units.device)
+        if constant is not None:
+            self._constant_cosine((units @ constant).sum(), count)
+        if self.top_k and (self.neighbours_in_training or not self.training):
+            queries = predictions[measured][: self.max_neighbour_queries]
+            self._neighbour_ranking(queries, units[: len(queries)], targets[measured][: len(queries)])
+
+    def _neighbour_ranking(self, predictions: torch.Tensor, units: torch.Tensor, targets: torch.Tensor) -> None:
+        """How many measured words of the table are nearer (by cosine) to each prediction than its target."""
+        queries = torch.nn.functional.normalize(predictions.float(), dim=-1)
+        target_cosine = (queries * units).sum(dim=-1, keepdim=True)
         closer = torch.zeros(len(queries), dtype=torch.long, device=queries.device)
+        start = 0
         for rows, valid in self.target_embeddings.unit_chunks(self.neighbour_chunk_size, queries.device):
-            cosines = (queries @ rows.t()).masked_fill(~valid, -2.0)
+            candidates = valid & self.ranking.measured[start : start + len(rows)].to(valid.device)
+            cosines = (queries @ rows.t()).masked_fill(~candidates, -2.0)
             closer += (cosines > target_cosine + _COSINE_TOLERANCE).sum(dim=-1)
-        for k, accuracy in self._accuracies.items():
-            accuracy((closer < k).sum(), len(queries))
+            start += len(rows)
+        self.ranking.record(targets, closer)
+
+    def _constant_direction(self, device: torch.device) -> Optional[torch.Tensor]:
+        """
+        The best constant prediction for the mean cosine: the direction of the mean
+        unit target, each measured word weighted by its training count.  `None`
+        without counts.
+        """
+        if self.ranking.counts is None:
+            return None
+        if self._constant is None:
+            total = torch.zeros(self.target_embeddings.embedding_dim, dtype=torch.float64)
+            weights = torch.from_numpy(self.ranking.counts).double() * self.ranking.measured.cpu()
+            start = 0
+            for rows, valid in self.target_embeddings.unit_chunks(self.neighbour_chunk_size, torch.device("cpu")):
+                chunk_weights = weights[start : start + len(rows)] * valid
+                total += chunk_weights @ rows.double()
+                start += len(rows)
+            self._constant = torch.nn.functional.normalize(total, dim=0).float()
+        return self._constant.to(device)
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"cosine": self._cosine.get_metric(reset)}
+        if self.ranking.counts is not None:
+            metrics["constant_cosine"] = self._constant_cosine.get_metric(reset)
+            metrics["cosine_gain"] = metrics["cosine"] - metrics["constant_cosine"]
+        ranking = self.ranking.get_metrics(reset)
         if self.neighbours_in_training or not self.training:
-            for k, accuracy in self._accuracies.items():
-                metrics[f"top{k}_accuracy"] = accuracy.get_metric(reset)
+            metrics.update(ranking)
         return metrics

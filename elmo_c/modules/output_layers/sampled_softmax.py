@@ -104,6 +104,12 @@ class SampledSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return head(hidden, self.class_ids(targets))
 
+    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+        weights, biases = (
+            (head.softmax_w.weight, head.softmax_b.weight.squeeze(1)) if head.sparse else (head.softmax_w, head.softmax_b)
+        )
+        return hidden @ weights.t() + biases
+
     def _record(self, loss_sum: torch.Tensor, count: torch.Tensor) -> None:
         if self.training:
             self._sampled_loss(loss_sum, count)

@@ -1,10 +1,11 @@
 import math
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from allennlp.data import Vocabulary
 
 from elmo_c.modules.metrics import WeightedMean
+from elmo_c.modules.next_word_metrics import NextWordRanking
 from elmo_c.modules.output_layers.output_layer import OutputLayer
 
 
@@ -26,7 +27,13 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
     Metrics: `nll`, the mean negative log-likelihood per target over both
     directions (each target weighs the same, so with equally many targets in each
     direction, as the model gives a sequence of L tokens L - 1 each, it is the mean
-    of the two directions' means), and `perplexity`, its exponential.
+    of the two directions' means), and `perplexity`, its exponential.  In evaluation,
+    a layer that scores every word (all but `subword_softmax`) also reports
+    `top1_accuracy` and `top10_accuracy` (the word to predict is among the k words
+    of highest probability) beside `unigram_top1_accuracy`, ... on the same
+    positions, as the `continuous` layer does with its nearest neighbours (see
+    `next_word_metrics`: sentence boundaries, padding and OOV are neither measured
+    nor candidates), so that every variant has a figure in common.
 
     Not registered: a base class.
 
@@ -43,6 +50,12 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
         The vocabulary namespace of the target ids.
     """
 
+    # The ranking metrics' k, and how many positions of a batch and direction they rank
+    # (scoring every word costs O(vocabulary) per position).
+    top_k = (1, 10)
+    max_ranked_positions = 1024
+    _ranking_chunk = 64
+
     def __init__(
         self,
         vocab: Vocabulary,
@@ -57,6 +70,7 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
         self.predict_oov = predict_oov
         self.oov_id = vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, -1)
         self._nll = WeightedMean()
+        self.ranking = NextWordRanking(vocab, namespace, list(self.top_k))
 
     @property
     def num_word_classes(self) -> int:
@@ -80,7 +94,32 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
             loss_sum = self._loss_sum(self.head(direction), hidden, targets)
         count = torch.tensor(float(targets.numel()), device=hidden.device)
         self._record(loss_sum.detach(), count)
+        if not self.training:
+            with torch.no_grad():
+                self._record_ranking(self.head(direction), hidden, targets)
         return loss_sum, count
+
+    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> Optional[torch.Tensor]:
+        """
+        `(positions, num_word_classes)` scores that order the words as their
+        probabilities do (logits or log-probabilities), or `None` if the layer has no
+        word-level distribution.
+        """
+        return head(hidden)
+
+    def _record_ranking(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> None:
+        measured = self.ranking.is_measured(targets)
+        hidden = hidden[measured][: self.max_ranked_positions]
+        targets = targets[measured][: self.max_ranked_positions]
+        candidates = self.ranking.measured[1:]  # class i is word i + 1
+        for start in range(0, len(targets), self._ranking_chunk):
+            scores = self._word_scores(head, hidden[start : start + self._ranking_chunk])
+            if scores is None:
+                return
+            chunk_targets = targets[start : start + self._ranking_chunk]
+            scores = scores.float().masked_fill(~candidates, float("-inf"))
+            own = scores.gather(1, self.class_ids(chunk_targets).unsqueeze(1))
+            self.ranking.record(chunk_targets, (scores > own).sum(dim=-1))
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The summed loss of the targets (word ids, never padding) given their states."""
@@ -91,7 +130,10 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         nll = self._nll.get_metric(reset)
-        return {"nll": nll, "perplexity": _exp(nll)}
+        ranking = self.ranking.get_metrics(reset)
+        return {"nll": nll, "perplexity": _exp(nll), **(ranking if self._has_word_scores and not self.training else {})}
+
+    _has_word_scores = True
 
 
 def _exp(value: float) -> float:
