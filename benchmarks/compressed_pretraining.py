@@ -23,9 +23,9 @@ import shlex
 import sys
 from typing import Dict, List, Tuple
 
+from elmo_c import pipeline  # the main job's stages, shared with scripts/demo.py
+
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPOSITORY, "scripts"))
-import demo  # noqa: E402  (scripts/demo.py: the main job's stages)
 
 # From RESULTS_compression.md on the PTB table: the best setting at >= 95% smaller,
 # and the same with its most frequent words kept exact (the first 128 rows of the
@@ -39,10 +39,10 @@ def main() -> None:
     args = _arguments()
     run_dir = os.path.abspath(args.output)
     os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
-    data = demo.prepare_ptb(run_dir)
-    targets = demo.build_targets(run_dir, data["train"], args.dim)
+    data = pipeline.prepare_ptb(run_dir)
+    targets = pipeline.build_targets(run_dir, data["train"], args.dim)
     full_targets = {"type": "fasttext", "path": targets, "embedding_dim": args.dim}
-    wnut = demo.prepare_wnut(run_dir) if args.ner else None
+    wnut = pipeline.prepare_wnut(run_dir) if args.ner else None
     rows = []
     # The full table again with other seeds: how far the metrics move by chance alone.
     variants = [("full", None, None)] + [(f"full_seed{seed}", None, seed) for seed in range(1, args.full_seeds + 1)]
@@ -51,13 +51,15 @@ def main() -> None:
         variant_dir = os.path.join(run_dir, name)
         os.makedirs(os.path.join(variant_dir, "logs"), exist_ok=True)
         table, report = (targets, {}) if flags is None else compress(variant_dir, targets, name, flags)
-        environment = demo.pretraining_environment(data, table, args.dim)
-        archive = demo.pretrain(variant_dir, environment, args.epochs, seed)
+        environment = pipeline.pretraining_environment(data, table, args.dim)
+        archive = pipeline.pretrain(variant_dir, environment, args.epochs, seed)
         overrides = {"model.output_layer.target_embeddings": full_targets}
-        metrics = demo.evaluate_pretrained(variant_dir, archive, data["valid"], "full-targets", environment, overrides)
+        metrics = pipeline.evaluate_pretrained(
+            variant_dir, archive, data["valid"], "full-targets", environment, overrides
+        )
         row = {"name": name, "flags": flags or "", "report": report, "metrics": metrics}
         if args.ner:
-            row["ner"] = demo.train_and_evaluate_tagger(variant_dir, "elmo_c", wnut, archive, args.ner_epochs)
+            row["ner"] = pipeline.train_and_evaluate_tagger(variant_dir, "elmo_c", wnut, archive, args.ner_epochs)
             row["ner_dev_f1"] = _best_dev_f1(os.path.join(variant_dir, "ner", "elmo_c"))
         rows.append(row)
     text = results_markdown(rows, args)
@@ -71,9 +73,9 @@ def main() -> None:
 def compress(variant_dir: str, targets: str, name: str, flags: str) -> Tuple[str, Dict]:
     """`allennlp compress-targets` of the full table with `flags`; the .ctt path and its fidelity report."""
     output = os.path.join(variant_dir, f"{name}.ctt")
-    demo.stage(
+    pipeline.stage(
         f"Compressing the targets: {flags}",
-        lambda: demo.run_allennlp(
+        lambda: pipeline.run_allennlp(
             ["compress-targets", targets, output, *shlex.split(flags)], variant_dir, "compress-targets",
             skip_if=output,
         ),

@@ -143,6 +143,11 @@ def check_exportable(bilm: PretrainedBiLm, archive_file: str) -> None:
             f"({bilm.input_layer.get_output_dim()}) to equal the LSTM's projection_dim "
             f"({encoder.projection_dim}); this model cannot be exported"
         )
+    if encoder.layer_norm:
+        raise ConfigurationError(
+            f"{archive_file}: the encoder layer-normalises its outputs (layer_norm=true, as the reference "
+            f"configuration), which ELMo's format cannot express; this model cannot be exported"
+        )
     if not encoder.residual and encoder.num_layers > 1:
         raise ConfigurationError(
             f"{archive_file}: the encoder has no residual connections, but ELMo always adds each "

@@ -81,6 +81,10 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
         Add each layer's input to its output, from the second layer on.
     forget_bias : `float`, optional (default = `1.0`)
         Initial forget-gate bias.
+    layer_norm : `bool`, optional (default = `False`)
+        Layer-normalise each LSTM layer's output (before the residual connection),
+        as the released ELMo-C configuration does.  ELMo's weight format cannot
+        express it (`export-elmo` refuses such models).
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
         projection_clip: Optional[float] = None,
         residual: bool = True,
         forget_bias: float = 1.0,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         if num_layers < 1 or projection_dim > cell_size:
@@ -111,6 +116,13 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
         self.dropout = torch.nn.Dropout(dropout)
         self.forward_layers = self._stack(forget_bias)
         self.backward_layers = self._stack(forget_bias)
+        self.layer_norm = layer_norm
+        if layer_norm:
+            self.forward_norms = self._norms()
+            self.backward_norms = self._norms()
+
+    def _norms(self) -> torch.nn.ModuleList:
+        return torch.nn.ModuleList(torch.nn.LayerNorm(self.projection_dim) for _ in range(self.num_layers))
 
     def _stack(self, forget_bias: float) -> torch.nn.ModuleList:
         layers = torch.nn.ModuleList(
@@ -149,20 +161,33 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
         first, zero at padding.
         """
         lengths = mask.sum(dim=1)
-        forward_outputs = self._run_stack(self.forward_layers, inputs, mask)
-        reversed_outputs = self._run_stack(self.backward_layers, reverse_padded(inputs, lengths), mask)
+        forward_outputs = self._run_stack(self.forward_layers, inputs, mask, self._layer_norms(0))
+        reversed_outputs = self._run_stack(
+            self.backward_layers, reverse_padded(inputs, lengths), mask, self._layer_norms(1)
+        )
         backward_outputs = [reverse_padded(output, lengths) for output in reversed_outputs]
         return [torch.cat(pair, dim=-1) for pair in zip(forward_outputs, backward_outputs)]
 
+    def _layer_norms(self, direction: int) -> List[Optional[torch.nn.Module]]:
+        if not self.layer_norm:
+            return [None] * self.num_layers
+        return list(self.forward_norms if direction == 0 else self.backward_norms)
+
     def _run_stack(
-        self, layers: torch.nn.ModuleList, inputs: torch.Tensor, mask: torch.BoolTensor
+        self,
+        layers: torch.nn.ModuleList,
+        inputs: torch.Tensor,
+        mask: torch.BoolTensor,
+        norms: List[Optional[torch.nn.Module]],
     ) -> List[torch.Tensor]:
         # Padding is on the right, so it never influences real positions of a
         # left-to-right pass: no packing needed.
         outputs = []
         layer_input = inputs
-        for index, layer in enumerate(layers):
+        for index, (layer, norm) in enumerate(zip(layers, norms)):
             output = layer(layer_input)
+            if norm is not None:
+                output = norm(output)
             if self.residual and index > 0:
                 output = output + layer_input
             output = output * mask.unsqueeze(-1)

@@ -135,6 +135,10 @@ def _smaller_input_layer(model):
     model["input_layer"]["projection_dim"] = 8
 
 
+def _layer_norm(model):
+    model["encoder"]["layer_norm"] = True
+
+
 def _word_vector_input(model):
     model["input_layer"] = {"type": "word_vectors", "vectors": model["output_layer"]["target_embeddings"]}
 
@@ -146,6 +150,7 @@ def _word_vector_input(model):
         (_zero_clip, False, "cell_clip is 0.0"),
         (_smaller_input_layer, True, r"projection_dim \(8\) to equal the LSTM's projection_dim \(16\)"),
         (_word_vector_input, False, '"word_vectors" input layer'),
+        (_layer_norm, True, "layer_norm=true"),
     ],
 )
 def test_models_elmo_cannot_express_are_refused(elmo_c_archive_variant, tmp_path, edit, fresh_weights, message):

@@ -75,3 +75,17 @@ def test_bad_sizes_are_rejected():
 
     with pytest.raises(ConfigurationError):
         BidirectionalLmEncoder(input_dim=4, cell_size=8, projection_dim=16)
+
+
+def test_layer_norm_normalises_each_layers_output_and_keeps_padding_zero():
+    torch.manual_seed(0)
+    encoder = BidirectionalLmEncoder(input_dim=6, num_layers=2, cell_size=12, projection_dim=8, residual=False,
+                                     layer_norm=True)
+    inputs = torch.randn(2, 5, 6)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    for layer in encoder(inputs, mask):
+        real = layer[mask].view(-1, 2, 8)  # each direction separately
+        assert torch.allclose(real.mean(-1), torch.zeros(real.shape[:2]), atol=1e-5)
+        assert torch.allclose(real.std(-1, unbiased=False), torch.ones(real.shape[:2]), atol=2e-2)  # LayerNorm eps
+        assert torch.equal(layer[~mask], torch.zeros_like(layer[~mask]))
+    assert any(name.startswith("backward_norms.1.") for name, _ in encoder.named_parameters())

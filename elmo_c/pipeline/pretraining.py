@@ -1,0 +1,116 @@
+"""
+Pretraining stages: FastText targets for a corpus (`allennlp build-targets`), the
+small ELMo-C trained on it (`allennlp train`), its validation metrics (`allennlp
+evaluate`), the same model untrained for comparison, and an archive's
+representation size.
+"""
+import json
+import os
+import tarfile
+from typing import Dict
+
+from elmo_c.pipeline.runner import PRETRAIN_CONFIG, ROOT, run_allennlp, stage
+
+
+def build_targets(run_dir: str, train_path: str, dim: int) -> str:
+    """`allennlp build-targets`: FastText vectors trained on the corpus, once, under run_dir/targets."""
+    targets = os.path.join(run_dir, "targets", "ptb_fasttext.bin")
+    stage(
+        "FastText targets (skipgram + subwords) trained on the corpus",
+        lambda: run_allennlp(
+            ["build-targets", train_path, targets, "--dim", str(dim), "--epochs", "5", "--bucket", "100000"],
+            run_dir, "build-targets", skip_if=targets,
+        ),
+    )
+    return targets
+
+
+def pretraining_environment(data: Dict[str, str], targets: str, dim: int) -> Dict[str, str]:
+    """The variables training_config/elmo_c_small.jsonnet reads."""
+    return {
+        "ELMO_C_TRAIN": data["train"],
+        "ELMO_C_VALIDATION": data["valid"],
+        "ELMO_C_TARGETS": targets,
+        "ELMO_C_TARGETS_DIM": str(dim),
+    }
+
+
+def pretrain(
+    run_dir: str,
+    environment: Dict[str, str],
+    epochs: int,
+    seed: int = None,
+    config: str = PRETRAIN_CONFIG,
+    overrides: Dict = None,
+) -> str:
+    """
+    `allennlp train` of `config` (by default the small ELMo-C,
+    training_config/elmo_c_small.jsonnet; a relative path is taken from the
+    repository root) into run_dir/pretrain, once; returns its archive.  `seed`
+    replaces AllenNLP's three default seeds; `overrides` (AllenNLP's `-o`, dotted
+    keys allowed) are applied last, after the epochs and the seeds.
+    """
+    pretrain_dir = os.path.join(run_dir, "pretrain")
+    config = os.path.join(ROOT, config)
+    all_overrides = {"trainer.num_epochs": epochs}
+    if seed is not None:
+        all_overrides.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
+    all_overrides.update(overrides or {})
+    shown_config = os.path.relpath(config, ROOT) if config.startswith(ROOT + os.sep) else config
+    stage(
+        f"Pretraining a small ELMo-C ({epochs} epoch(s), {shown_config}"
+        + (f", seed {seed})" if seed is not None else ")"),
+        lambda: run_allennlp(
+            ["train", config, "-s", pretrain_dir, "--include-package", "elmo_c", "-o", json.dumps(all_overrides)],
+            run_dir, "pretrain", environment, skip_if=os.path.join(pretrain_dir, "model.tar.gz"),
+        ),
+    )
+    return os.path.join(pretrain_dir, "model.tar.gz")
+
+
+def evaluate_pretrained(
+    run_dir: str, archive: str, validation_path: str, name: str, environment: Dict[str, str], overrides: Dict = None
+) -> Dict[str, float]:
+    """`allennlp evaluate` of a pretrained archive on the validation text; its metrics."""
+    metrics_file = os.path.join(run_dir, f"validation_metrics_{name}.json")
+    arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c"]
+    stage(
+        f"Evaluating the {name} model on the validation set",
+        lambda: run_allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
+                          f"evaluate-{name}", environment),
+    )
+    with open(metrics_file) as stream:
+        return json.load(stream)
+
+
+def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
+    """The archived model's architecture and vocabulary, freshly initialised with its seed."""
+    from allennlp.common import Params
+    from allennlp.common.util import prepare_environment
+    from allennlp.data import DatasetReader, Vocabulary
+    from allennlp.data.data_loaders import MultiProcessDataLoader
+    from allennlp.models import Model
+    from allennlp.models.archival import extracted_archive
+    from allennlp.training.util import evaluate
+
+    import elmo_c  # noqa: F401  (registers the plugin)
+
+    with extracted_archive(archive_path) as directory:  # the config and vocabulary; the weights are not needed
+        config = Params.from_file(os.path.join(directory, "config.json"))
+        # The vocabulary's own class (the `counted` one keeps the word counts the baselines need).
+        vocab_type = config.get("vocabulary", {}).get("type", Vocabulary.default_implementation)
+        vocab = Vocabulary.resolve_class_name(vocab_type)[0].from_files(os.path.join(directory, "vocabulary"))
+    reader_params = config.get("validation_dataset_reader", None) or config.get("dataset_reader")
+    reader = DatasetReader.from_params(reader_params.duplicate())
+    prepare_environment(config)
+    model = Model.from_params(vocab=vocab, params=config.pop("model"))
+    loader = MultiProcessDataLoader(reader, validation_path, batch_size=64)
+    loader.index_with(model.vocab)
+    return evaluate(model, loader, cuda_device=-1)
+
+
+def elmo_c_dim(archive_path: str) -> int:
+    """The size of an ELMo-C archive's representations: both directions' projections."""
+    with tarfile.open(archive_path) as archive:
+        config = json.load(archive.extractfile("config.json"))
+    return 2 * config["model"]["encoder"]["projection_dim"]

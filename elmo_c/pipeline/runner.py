@@ -1,0 +1,55 @@
+"""
+Running the public CLI as a user would: `allennlp ARGUMENTS` in a subprocess, printed
+as typed, logged under the run directory, skipped when its output already exists;
+and `stage`, the titled, timed step every pipeline prints.
+"""
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+# The repository root (elmo_c/ is installed editable, so its parent is the checkout):
+# where training_config/ lives, and the subprocesses' working directory (so that
+# `.allennlp_plugins` loads the plugin).
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(PACKAGE_DIR)
+# The `allennlp` of the interpreter running this (the project's .venv).
+ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
+PRETRAIN_CONFIG = os.path.join(ROOT, "training_config", "elmo_c_small.jsonnet")
+NER_CONFIG = os.path.join(ROOT, "training_config", "downstream", "ner_elmo_c_small.jsonnet")
+
+
+def run_allennlp(
+    arguments: List[str], run_dir: str, name: str, environment: Dict[str, str] = None, skip_if: str = None
+):
+    """
+    Runs `allennlp ARGUMENTS` (printed as a user would type it) with its output in
+    run_dir/logs/NAME.log, unless `skip_if` exists; exits with the log's end on failure.
+    """
+    if skip_if and os.path.exists(skip_if):
+        print(f"    reusing {skip_if}")
+        return
+    log_path = os.path.join(run_dir, "logs", f"{name}.log")
+    command = [ALLENNLP] + arguments
+    variables = "".join(f"{k}={v} " for k, v in (environment or {}).items())
+    typed = " ".join(command[:1] + [a if " " not in a else repr(a) for a in command[1:]]).replace(ALLENNLP, "allennlp")
+    print(f"    $ {variables}{typed}")
+    print(f"    (log: {log_path})")
+    with open(log_path, "w") as log:
+        result = subprocess.run(
+            command, env={**os.environ, **(environment or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+    if result.returncode != 0:
+        with open(log_path) as log:
+            tail = log.read()[-3000:]
+        sys.exit(f"\n`allennlp {arguments[0]}` failed (exit {result.returncode}); end of {log_path}:\n{tail}")
+
+
+def stage(title: str, work):
+    """Prints `title`, runs `work()` and prints how long it took; returns its result."""
+    print(f"\n==> {title}", flush=True)
+    started = time.time()
+    result = work()
+    print(f"    done in {time.time() - started:.0f} s", flush=True)
+    return result

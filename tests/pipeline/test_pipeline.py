@@ -1,0 +1,199 @@
+"""
+The stages shared by the demo, the studies and the benchmarks (elmo_c.pipeline),
+checked without downloads or training: the data preparation on tiny inputs, the
+commands the stages build (with `run_allennlp` replaced), and the subprocess wrapper
+on a stand-in command.
+"""
+import ast
+import json
+import os
+import sys
+import tarfile
+import types
+
+import pytest
+
+from elmo_c import pipeline
+from elmo_c.pipeline import data, downstream, pretraining, runner
+
+
+def test_root_is_the_repository_with_its_configs():
+    assert os.path.isfile(os.path.join(pipeline.ROOT, "training_config", "elmo_c_small.jsonnet"))
+    assert os.path.isfile(pipeline.PRETRAIN_CONFIG) and os.path.isfile(pipeline.NER_CONFIG)
+
+
+def test_no_plugin_module_imports_the_pipeline():
+    """Every `allennlp` command imports the plugin: the pipeline must stay out of it."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(pipeline.__file__)))
+    offenders = []
+    for directory, _, files in os.walk(package):
+        if os.path.commonpath([directory, os.path.dirname(pipeline.__file__)]) == os.path.dirname(pipeline.__file__):
+            continue
+        for file in (f for f in files if f.endswith(".py")):
+            path = os.path.join(directory, file)
+            for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [f"{node.module or ''}.{alias.name}" for alias in node.names] + [node.module or ""]
+                if any(name.split(".")[-1] == "pipeline" or ".pipeline." in f".{name}." for name in names):
+                    offenders.append(os.path.relpath(path, package))
+    assert offenders == []
+
+
+def test_read_token_tag_sentences_blank_lines_and_trailing_sentence(tmp_path):
+    path = tmp_path / "ner.txt"
+    path.write_text("\n@user\tO\nParis\tB-geo-loc\n\n \t\n\nhi\tO\n\nNew\tB-loc\nYork\tI-loc", encoding="utf-8")
+    assert data.read_token_tag_sentences(str(path)) == [
+        [("@user", "O"), ("Paris", "B-geo-loc")],
+        [("hi", "O")],
+        [("New", "B-loc"), ("York", "I-loc")],
+    ]
+
+
+def _conll_sentences(path):
+    blocks = open(path, encoding="utf-8").read().split("\n\n")
+    assert blocks[0] == "-DOCSTART- -X- -X- O"
+    return [[tuple(line.split(" ")) for line in block.strip().split("\n")] for block in blocks[1:] if block.strip()]
+
+
+def test_prepare_wnut_splits_80_10_10_once_in_conll_columns(tmp_path):
+    source = tmp_path / "ner.txt"
+    sentences = [[(f"w{i}", "B-person" if i % 3 == 0 else "O"), (f"x{i}", "O")] for i in range(20)]
+    source.write_text("\n\n".join("\n".join(f"{t}\t{g}" for t, g in s) for s in sentences) + "\n", encoding="utf-8")
+    paths = data.prepare_wnut(str(tmp_path / "run"), source=str(source))
+    assert set(paths) == {"train", "dev", "test"}
+    split = {name: _conll_sentences(path) for name, path in paths.items()}
+    assert [len(split[name]) for name in ("train", "dev", "test")] == [16, 2, 2]
+    assert all(len(row) == 4 and row[1:3] == ("-X-", "O") for s in split["train"] for row in s)
+    written = sorted(tuple((row[0], row[3]) for row in s) for name in split for s in split[name])
+    assert written == sorted(tuple(s) for s in sentences)  # every sentence exactly once
+    assert split["train"] != [[(t, "-X-", "O", g) for t, g in s] for s in sentences[:16]]  # shuffled
+    # Written once: a rerun (even with another seed) reuses the files.
+    with open(paths["test"], "a") as stream:
+        stream.write("marker -X- O O\n")
+    assert data.prepare_wnut(str(tmp_path / "run"), seed=99, source=str(source)) == paths
+    assert "marker" in open(paths["test"]).read()
+    # The same seed gives the same split elsewhere.
+    again = data.prepare_wnut(str(tmp_path / "again"), source=str(source))
+    assert open(again["train"]).read() == open(paths["train"]).read()
+
+
+def test_prepare_ptb_limits_only_the_training_sentences(tmp_path, monkeypatch):
+    penn = {"train": " a b \n\nc d\ne\n", "valid": "f g\n\n", "test": "h\n"}
+    monkeypatch.setitem(sys.modules, "treebank", types.SimpleNamespace(penn=penn))
+    paths = data.prepare_ptb(str(tmp_path), limit=2)
+    assert open(paths["train"]).read() == "a b\nc d\n"
+    assert open(paths["valid"]).read() == "f g\n"
+    assert open(paths["test"]).read() == "h\n"
+
+
+def test_elmo_c_dim_reads_the_archive_config(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"model": {"encoder": {"projection_dim": 16}}}))
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as stream:
+        stream.add(config, arcname="config.json")
+    assert pipeline.elmo_c_dim(str(archive)) == 32
+
+
+def test_stage_returns_the_work_result(capsys):
+    assert pipeline.stage("Doing it", lambda: {"x": 1}) == {"x": 1}
+    assert "==> Doing it" in capsys.readouterr().out
+
+
+@pytest.fixture
+def fake_allennlp(tmp_path, monkeypatch):
+    """`allennlp` replaced by the Python interpreter, so `arguments` are `-c CODE`."""
+    monkeypatch.setattr(runner, "ALLENNLP", sys.executable)
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+def test_run_allennlp_logs_and_prints_the_command(fake_allennlp, capsys):
+    code = "import os; print('hello', os.environ['ELMO_C_X'], os.getcwd())"
+    pipeline.run_allennlp(["-c", code], str(fake_allennlp), "step", {"ELMO_C_X": "1"})
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"    $ ELMO_C_X=1 allennlp -c {code!r}\n")
+    assert open(fake_allennlp / "logs" / "step.log").read() == f"hello 1 {pipeline.ROOT}\n"
+
+
+def test_run_allennlp_skips_when_the_output_exists(fake_allennlp, capsys):
+    done = fake_allennlp / "model.tar.gz"
+    done.write_text("")
+    pipeline.run_allennlp(["-c", "raise SystemExit(1)"], str(fake_allennlp), "step", skip_if=str(done))
+    assert "reusing" in capsys.readouterr().out
+    assert not (fake_allennlp / "logs" / "step.log").exists()
+
+
+def test_run_allennlp_exits_with_the_end_of_the_log_on_failure(fake_allennlp):
+    with pytest.raises(SystemExit) as failure:
+        pipeline.run_allennlp(["-c", "print('boom'); raise SystemExit(3)"], str(fake_allennlp), "step")
+    assert "failed (exit 3)" in str(failure.value) and "boom" in str(failure.value)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Records the stages' `run_allennlp` calls; `evaluate` writes an empty metrics file."""
+    recorded = []
+
+    def fake_run(arguments, run_dir, name, environment=None, skip_if=None):
+        recorded.append({"arguments": arguments, "name": name, "environment": environment, "skip_if": skip_if})
+        if arguments[0] == "evaluate":
+            with open(arguments[arguments.index("--output-file") + 1], "w") as stream:
+                json.dump({"f1-measure-overall": 0.5}, stream)
+
+    monkeypatch.setattr(pretraining, "run_allennlp", fake_run)
+    monkeypatch.setattr(downstream, "run_allennlp", fake_run)
+    return recorded
+
+
+def test_pretrain_defaults_and_extra_overrides(tmp_path, calls):
+    archive = pipeline.pretrain(str(tmp_path), {"ELMO_C_TRAIN": "t"}, 2)
+    assert archive == str(tmp_path / "pretrain" / "model.tar.gz")
+    arguments = calls[-1]["arguments"]
+    assert arguments[:2] == ["train", pipeline.PRETRAIN_CONFIG]
+    assert json.loads(arguments[arguments.index("-o") + 1]) == {"trainer.num_epochs": 2}
+    assert calls[-1]["skip_if"] == archive
+
+    pipeline.pretrain(str(tmp_path), {}, 1, seed=4, config="training_config/elmo_c.jsonnet",
+                      overrides={"trainer.num_epochs": 3, "model.dropout": 0.0})
+    arguments = calls[-1]["arguments"]
+    assert arguments[1] == os.path.join(pipeline.ROOT, "training_config", "elmo_c.jsonnet")
+    assert json.loads(arguments[arguments.index("-o") + 1]) == {
+        "trainer.num_epochs": 3, "random_seed": 4, "numpy_seed": 4, "pytorch_seed": 4, "model.dropout": 0.0
+    }
+
+
+def test_tagger_defaults_seed_and_name(tmp_path, calls):
+    splits = {"train": "a", "dev": "b", "test": "c"}
+    assert pipeline.train_and_evaluate_tagger(str(tmp_path), "baseline", splits, "unused") == {
+        "f1-measure-overall": 0.5
+    }
+    train, evaluate = calls
+    assert "-o" not in train["arguments"] and train["name"] == "ner-train-baseline"
+    assert train["environment"]["ELMO_C_EMBEDDER"] == "false"
+    assert train["arguments"][3] == str(tmp_path / "ner" / "baseline")
+    assert (tmp_path / "ner_test_metrics_baseline.json").exists()
+
+    pipeline.train_and_evaluate_tagger(str(tmp_path), "baseline", splits, "unused", epochs=2, seed=7, name="b7")
+    train = calls[2]
+    assert json.loads(train["arguments"][train["arguments"].index("-o") + 1]) == {
+        "trainer.num_epochs": 2, "random_seed": 7, "numpy_seed": 7, "pytorch_seed": 7
+    }
+    assert train["arguments"][3] == str(tmp_path / "ner" / "b7") and train["name"] == "ner-train-b7"
+    assert (tmp_path / "ner_test_metrics_b7.json").exists()
+
+
+def test_demo_and_benchmark_use_the_package_stages():
+    import importlib.util
+
+    from benchmarks import compressed_pretraining
+
+    spec = importlib.util.spec_from_file_location("_demo", os.path.join(pipeline.ROOT, "scripts", "demo.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert demo.pretrain is pipeline.pretrain and demo.run_ner is pipeline.run_ner
+    assert compressed_pretraining.pipeline is pipeline
+    assert os.path.join(pipeline.ROOT, "scripts") not in sys.path
