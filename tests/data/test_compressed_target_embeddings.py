@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import struct
+from fractions import Fraction
 
 import numpy
 import pytest
@@ -16,7 +17,12 @@ from allennlp.data import Vocabulary
 from elmo_c.commands.compress_targets import compress_targets
 from elmo_c.config_defaults import FIXTURES
 from elmo_c.data.target_embeddings import CompressedTargetEmbeddings, TargetEmbeddings
-from elmo_c.data.target_embeddings.compressed import CompressedRows, CompressedTargetFile, write_compressed_targets
+from elmo_c.data.target_embeddings.compressed import (
+    CompressedRows,
+    CompressedTargetFile,
+    _rounded_matmul,
+    write_compressed_targets,
+)
 
 DIM = 6
 FILE_WORDS = ["the", "cat", "sat", "on", "mat", "dog", "Paris", "ran"]
@@ -152,6 +158,157 @@ def test_a_batch_decodes_as_the_whole_tables_rows(tmp_path, shape, method):
     table, table_valid = all_rows(targets)
     assert torch.equal(rows.reshape(-1, DIM), table[ids.reshape(-1)])
     assert torch.equal(valid.reshape(-1), table_valid[ids.reshape(-1)])
+
+
+# Tables of every decoder, big enough for BLAS to pick other kernels (and orders of summation) for other batch sizes.
+DECODERS = ["subspace", "rotated", "stages", "rotated_stages", "svd", "linear_autoencoder", "autoencoder", "exact"]
+
+
+def decoder_arrays(kind, num_rows, dim, seed=0):
+    """
+    The method and random arrays of a table of `kind` (one of DECODERS; `dim` a multiple of 12):
+    subspace groups of 4 dimensions with 16 centroids, in one float32 stage or ("stages") 3 float16
+    ones, and a rotation of the same dtype ("rotated"); svd and autoencoder codes of `dim / 3`, the
+    autoencoder's hidden layer of `4 dim / 3` units; "exact": the autoencoder's table with its first
+    tenth of rows exact (float16).
+    """
+    generator = numpy.random.default_rng(seed)
+    if kind == "exact":
+        method, arrays = decoder_arrays("autoencoder", num_rows - num_rows // 10, dim, seed)
+        arrays["exact"] = generator.normal(size=(num_rows // 10, dim)).astype(numpy.float16)
+        return method, arrays
+    if kind in ("subspace", "rotated", "stages", "rotated_stages"):
+        stages, dtype = (3, numpy.float16) if kind.endswith("stages") else (1, numpy.float32)
+        arrays = {
+            "codes": generator.integers(0, 16, size=(num_rows, stages * dim // 4)).astype(numpy.uint8),
+            "centroids": generator.normal(size=(stages, dim // 4, 16, 4)).astype(dtype),
+        }
+        if kind.startswith("rotated"):
+            arrays["rotation"] = numpy.linalg.qr(generator.normal(size=(dim, dim)))[0].astype(dtype)
+        return "subspace", arrays
+    k, hidden = dim // 3, 4 * dim // 3
+    arrays = {
+        "codes": generator.normal(size=(num_rows, k)).astype(numpy.float16),
+        "basis": generator.normal(size=(k, dim)).astype(numpy.float32),
+        "mean": generator.normal(size=dim).astype(numpy.float32),
+    }
+    if kind == "autoencoder":
+        arrays.update(
+            hidden_weight=generator.normal(size=(k, hidden)).astype(numpy.float32),
+            hidden_bias=generator.normal(size=hidden).astype(numpy.float32),
+            output_weight=generator.normal(size=(hidden, dim)).astype(numpy.float32),
+        )
+    return ("svd" if kind == "svd" else "autoencoder"), arrays
+
+
+def decoder_table(path, kind, num_rows, dim):
+    method, arrays = decoder_arrays(kind, num_rows, dim)
+    write_compressed_targets(str(path), method, [f"w{row}" for row in range(num_rows)], dim, arrays, {})
+    return CompressedTargetFile(str(path)), arrays
+
+
+def assert_same_bits(decoded, expected, what):
+    assert decoded.dtype == expected.dtype == numpy.float32 and decoded.shape == expected.shape, what
+    differing = (decoded.view(numpy.uint32) != expected.view(numpy.uint32)).any(axis=-1)
+    assert not differing.any(), f"{what}: {differing.sum()} of {len(differing)} rows differ in their bits"
+
+
+def nearest_float32(value):
+    """A `Fraction` rounded to the nearest float32 (ties to even; zero is 0.0, never -0.0)."""
+    candidate = numpy.float32(float(value))  # the nearest or one of its neighbours
+    below = candidate if Fraction(float(candidate)) <= value else numpy.nextafter(candidate, numpy.float32(-numpy.inf))
+    above = numpy.nextafter(below, numpy.float32(numpy.inf))
+    under, over = value - Fraction(float(below)), Fraction(float(above)) - value
+    if under != over:
+        nearest = below if under < over else above
+    else:
+        nearest = below if below.view(numpy.int32) % 2 == 0 else above
+    return nearest + numpy.float32(0.0)
+
+
+def exactly_rounded(a, b):
+    """`a @ b` by loops, each element its exact value (fractions) rounded once to float32."""
+    rows = [[Fraction(float(x)) for x in row] for row in a]
+    columns = [[Fraction(float(x)) for x in column] for column in numpy.asarray(b).T]
+    values = [[nearest_float32(sum(x * y for x, y in zip(row, column))) for column in columns] for row in rows]
+    return numpy.array(values, dtype=numpy.float32).reshape(len(rows), len(columns))
+
+
+def reference_decode(arrays, dim):
+    """The table's rows as the format defines them: stages summed in order, every product exactly rounded."""
+    codes = arrays["codes"]
+    if "centroids" in arrays:
+        centroids = arrays["centroids"]
+        stages, groups = centroids.shape[:2]
+        vectors = None
+        for stage in range(stages):
+            piece = centroids[stage, numpy.arange(groups), codes[:, stage * groups : (stage + 1) * groups]]
+            piece = piece.astype(numpy.float32).reshape(len(codes), dim)
+            vectors = piece if vectors is None else vectors + piece
+        if "rotation" in arrays:
+            vectors = exactly_rounded(vectors, arrays["rotation"].T)
+    else:
+        values = codes.astype(numpy.float32)
+        vectors = exactly_rounded(values, arrays["basis"]) + arrays["mean"]
+        if "hidden_weight" in arrays:
+            hidden = numpy.tanh(exactly_rounded(values, arrays["hidden_weight"]) + arrays["hidden_bias"])
+            vectors = vectors + exactly_rounded(hidden, arrays["output_weight"])
+    exact = arrays.get("exact", numpy.zeros((0, dim))).astype(numpy.float32)
+    return numpy.concatenate([exact, vectors])
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+def test_a_row_decodes_to_the_same_bits_in_any_batch(tmp_path, kind):
+    source, _ = decoder_table(tmp_path / "t.ctt", kind, num_rows=1200, dim=48)
+    table = source.decode(numpy.arange(source.num_rows))
+    alone = numpy.concatenate([source.decode(numpy.array([row])) for row in range(source.num_rows)])
+    assert_same_bits(alone, table, "each row decoded alone")
+    generator = numpy.random.default_rng(0)
+    for size in (1, 2, 7, 64, 1000):
+        for start in (0, 5, source.num_rows - size):
+            rows = numpy.arange(start, start + size)
+            assert_same_bits(source.decode(rows), table[rows], f"rows {start} to {start + size - 1}")
+        rows = generator.choice(source.num_rows, size, replace=False)  # each row at another position
+        assert_same_bits(source.decode(rows), table[rows], f"{size} random rows")
+        rows = generator.integers(0, source.num_rows, size)
+        assert_same_bits(source.decode(rows), table[rows], f"{size} random rows, some repeated")
+    for chunk_rows in (7, 300):
+        chunks = numpy.concatenate([vectors for _, vectors in source.decode_all(chunk_rows)])
+        assert_same_bits(chunks, table, f"decode_all in chunks of {chunk_rows} rows")
+
+
+@pytest.mark.parametrize("kind", DECODERS)
+def test_rows_decode_as_the_reference_decoder(tmp_path, kind):
+    """No order of summation (BLAS's or numpy's) shows in the rows, whatever the machine."""
+    source, arrays = decoder_table(tmp_path / "t.ctt", kind, num_rows=40, dim=12)
+    assert_same_bits(source.decode(numpy.arange(source.num_rows)), reference_decode(arrays, 12), kind)
+
+
+def product_operands(values):
+    """Operands of `_rounded_matmul` whose exact sums are hard to round (more rows than one block)."""
+    generator = numpy.random.default_rng(0)
+    a, b = generator.normal(size=(300, 24)), generator.normal(size=(24, 5))
+    if values == "float16":  # sums of few bits: many fall on midpoints between float32 values
+        a, b = a.astype(numpy.float16), b.astype(numpy.float16)
+    elif values == "ties":  # 1 + 2**-24 is a midpoint: what is added to it, if anything, decides
+        tails = generator.choice([0.0, 2.0**-60, -(2.0**-60), 2.0**-30, 3 * 2.0**-26, -(2.0**-149)], size=300)
+        a = numpy.stack([numpy.ones(300), numpy.full(300, 2.0**-24), tails], axis=1)
+        b = numpy.array([[1.0, 1.0, -1.0], [1.0, 3.0, -1.0], [1.0, 1.0, -1.0]])
+    elif values == "cancelling":  # large products that cancel, leaving a small sum
+        a = numpy.concatenate([a[:, :12], -a[:, :12] * (1 + generator.normal(size=(300, 12)) * 1e-6)], axis=1)
+        b = numpy.concatenate([b[:12], b[:12]])
+    elif values == "tiny":  # subnormal float32 sums
+        a, b = a * 1e-22, b * 1e-22
+    elif values == "zeros":  # zero rows against negative columns: products -0.0
+        a[::3], b = 0.0, -numpy.abs(b)
+    return a.astype(numpy.float32), b.astype(numpy.float32)
+
+
+@pytest.mark.parametrize("values", ["normal", "float16", "ties", "cancelling", "tiny", "zeros"])
+def test_products_are_the_exact_sums_rounded_once(values):
+    a, b = product_operands(values)
+    assert_same_bits(_rounded_matmul(a, b), exactly_rounded(a, b), values)
+    assert_same_bits(_rounded_matmul(a[::-1], b)[::-1], exactly_rounded(a, b), f"{values}, rows reversed")
 
 
 def test_lookup_and_unit_chunks_decode_only_what_they_return(tmp_path, monkeypatch):
