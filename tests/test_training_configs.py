@@ -24,9 +24,10 @@ def _train(config: str, output: str) -> dict:
         return json.load(stream)
 
 
-@pytest.mark.parametrize("config", ["elmo_c.jsonnet", "elmo_c_small.jsonnet"])
+@pytest.mark.parametrize("config", ["elmo_c.jsonnet", "elmo_c_small.jsonnet", "elmo_c_reference.jsonnet"])
 def test_pretraining_config_runs_as_written(config, tmp_path):
     metrics = _train(config, str(tmp_path / "run"))
-    for key in ("validation_cosine", "validation_top1_accuracy", "validation_top10_accuracy", "training_cosine"):
+    for key in ("validation_cosine", "validation_top1_accuracy", "validation_top10_accuracy", "training_cosine",
+                "validation_constant_cosine", "validation_cosine_gain", "validation_unigram_top10_accuracy"):
         assert key in metrics and metrics[key] == metrics[key]  # present and not NaN
     assert -1.0 <= metrics["validation_cosine"] <= 1.0

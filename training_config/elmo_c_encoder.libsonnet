@@ -13,7 +13,7 @@
   },
 
   // ELMo's LSTM: 2 layers of 4096 cells projected to 512, residual between them.
-  encoder(cell_size=4096, projection_dim=512, num_layers=2, dropout=0.1, clip=null):: {
+  encoder(cell_size=4096, projection_dim=512, num_layers=2, dropout=0.1, clip=null, layer_norm=false):: {
     num_layers: num_layers,
     cell_size: cell_size,
     projection_dim: projection_dim,
@@ -21,6 +21,16 @@
     cell_clip: clip,
     projection_clip: clip,
     residual: true,
+    layer_norm: layer_norm,
+  },
+
+  // The reference ELMo-C code's input layer: frozen pretrained word vectors (the file
+  // as it is, not centred), a trainable projection and layer norm.
+  word_vectors(path, embedding_dim, projection_dim=512):: {
+    type: 'word_vectors',
+    vectors: $.targets(path, embedding_dim, centre=null, normalize=false),
+    projection_dim: projection_dim,
+    layer_norm: true,
   },
 
   // One sentence per line, indexed as characters (input) and word ids (targets);

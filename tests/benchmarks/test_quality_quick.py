@@ -1,0 +1,72 @@
+"""
+benchmarks/quality.py: its statistics on known numbers, and the whole study on the
+fixtures (`--quick`, two variants, two seeds) for form: every cell ran, the report
+has its tables and the headline lines, a rerun reuses every cell.
+"""
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from benchmarks import quality
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_mean_and_sample_standard_deviation():
+    mean, sd = quality.mean_and_sd([0.2, 0.4, 0.6])
+    assert mean == pytest.approx(0.4) and sd == pytest.approx(0.2)
+    assert math.isnan(quality.mean_and_sd([0.3])[1])
+
+
+def test_paired_difference_pairs_by_seed_and_tests_the_differences():
+    first = {1: 0.50, 2: 0.52, 3: 0.47, 4: 0.60}
+    second = {1: 0.40, 2: 0.43, 3: 0.36}  # seed 4 unpaired: left out
+    difference = quality.paired_difference(first, second)
+    assert difference["n"] == 3 and difference["mean"] == pytest.approx(0.1)
+    from scipy import stats
+
+    assert difference["p"] == pytest.approx(stats.ttest_rel([0.50, 0.52, 0.47], [0.40, 0.43, 0.36]).pvalue)
+    assert quality.paired_difference({1: 0.5, 2: 0.5}, {1: 0.5, 2: 0.5})["p"] == 1.0
+
+
+def test_training_durations_are_read_as_seconds():
+    assert quality._seconds("0:02:22.5") == pytest.approx(142.5)
+    assert quality._seconds("1 day, 1:00:00") == pytest.approx(90000)
+
+
+def test_headlines_name_every_task_and_variant():
+    rows = {
+        "elmo_c": {"scores": {"wnut_f1": {1: 0.30, 2: 0.32}},
+                   "validation": {"top10_accuracy": 0.3, "unigram_top10_accuracy": 0.2, "cosine_gain": 0.1}},
+        "elmo": {"scores": {"wnut_f1": {1: 0.31, 2: 0.34}}},
+        "untrained": {"scores": {"wnut_f1": {1: 0.20, 2: 0.25}}},
+    }
+    figures = quality.headlines(rows)
+    assert figures["quality_wnut_f1_elmo_c_mean"] == pytest.approx(0.31)
+    assert figures["quality_wnut_f1_elmo_c_minus_elmo"] == pytest.approx(-0.015)
+    assert figures["quality_wnut_f1_elmo_c_minus_untrained"] == pytest.approx(0.085)
+    assert figures["quality_top10_elmo_c_over_unigram"] == pytest.approx(1.5)
+    assert figures["quality_cosine_gain_over_constant_elmo_c"] == pytest.approx(0.1)
+
+
+def test_the_quick_study_runs_end_to_end_and_resumes(tmp_path):
+    command = [sys.executable, os.path.join(REPOSITORY, "benchmarks", "quality.py"), "--quick",
+               "--variants", "elmo_c,elmo", "--seeds", "2", "--output", str(tmp_path / "run"),
+               "--results", str(tmp_path / "RESULTS_quality.md")]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    text = (tmp_path / "RESULTS_quality.md").read_text()
+    for row in ("| elmo_c |", "| elmo |", "| untrained |", "| none |"):
+        assert text.count(row) >= 1, row
+    headlines = dict(re.findall(r"^(quality_\w+) = (\S+)$", first.stdout, flags=re.M))
+    for name in ("quality_wnut_f1_elmo_c_mean", "quality_wnut_f1_none_sd", "quality_wnut_f1_elmo_c_minus_elmo",
+                 "quality_wnut_f1_elmo_c_minus_untrained", "quality_top10_elmo_c_over_unigram"):
+        assert name in headlines
+    second = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert second.returncode == 0
+    assert "$ " not in second.stdout  # every cell was reused: no command ran again
