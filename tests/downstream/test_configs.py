@@ -27,7 +27,7 @@ from elmo_c.config_defaults import DEFAULTS, FIXTURES
 
 CONFIGS = os.path.join(os.path.dirname(FIXTURES), "training_config", "downstream")
 DOWNSTREAM_VARIABLES = ["ELMO_C_ARCHIVE", "ELMO_C_DIM", "ELMO_C_EMBEDDER", "ELMO_C_SST_GRANULARITY"] + [
-    f"ELMO_C_{task}_{split}" for task in ("NER", "SRL", "SST") for split in ("TRAIN", "DEV", "TEST")
+    f"ELMO_C_{task}_{split}" for task in ("NER", "SRL", "SST", "CLS") for split in ("TRAIN", "DEV", "TEST")
 ]
 SPAN_F1 = ["precision-overall", "recall-overall", "f1-measure-overall"]
 ELMO_C_MODULE = "token_embedder_elmo_c."  # in the models' text field embedders
@@ -117,6 +117,20 @@ def test_srl_model_trains_and_evaluates_span_f1(tmp_path):
     assert_scores(metrics, SPAN_F1)
     assert {"B-V", "B-ARG0", "I-ARG1", "B-ARGM-TMP"} <= set(model.vocab.get_token_to_index_vocabulary("labels"))
     assert_frozen_pretrained_bilm(model)
+
+
+@pytest.mark.parametrize("embedder", ["true", "false"])
+def test_classifier_trains_and_evaluates_accuracy(embedder, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_C_EMBEDDER", embedder)
+    sizes = {"word_dim": 8, "lstm_size": 8}
+    model, metrics = train_and_evaluate("classification_elmo_c.jsonnet", tmp_path, sizes, "ELMO_C_CLS_TEST")
+    assert_scores(metrics, ["accuracy"])
+    assert sorted(model.vocab.get_token_to_index_vocabulary("labels")) == ["negative", "positive"]
+    if embedder == "true":
+        assert model._text_field_embedder.get_output_dim() == 8 + ELMO_C_DIM
+        assert_frozen_pretrained_bilm(model)
+    else:
+        assert not any(ELMO_C_MODULE in name for name, _ in model.named_parameters())
 
 
 @pytest.mark.parametrize("granularity, num_classes", [("5-class", 5), ("2-class", 2)])

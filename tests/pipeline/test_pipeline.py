@@ -197,3 +197,31 @@ def test_demo_and_benchmark_use_the_package_stages():
     assert demo.pretrain is pipeline.pretrain and demo.run_ner is pipeline.run_ner
     assert compressed_pretraining.pipeline is pipeline
     assert os.path.join(pipeline.ROOT, "scripts") not in sys.path
+
+
+def test_conll2003_subsets_are_drawn_from_the_standard_splits(tmp_path):
+    source = tmp_path / "en"
+    source.mkdir()
+    for name, count in (("train.txt", 6), ("valid.txt", 4), ("test.txt", 3)):
+        blocks = [f"W{name[0]}{i} NNP B-NP B-PER\nsaid VBD B-VP O" for i in range(count)]
+        (source / name).write_text("-DOCSTART- -X- -X- O\n\n" + "\n\n".join(blocks) + "\n")
+    paths = pipeline.prepare_conll2003(str(tmp_path / "run"), train_sentences=2, dev_sentences=3, source_dir=str(source))
+    sentences = {split: pipeline.data.read_conll_sentences(path) for split, path in paths.items()}
+    assert [len(sentences[split]) for split in ("train", "dev", "test")] == [2, 3, 3]
+    assert all(sentence[0].startswith("Wt") for sentence in sentences["train"])
+    assert all(sentence[0].startswith("Wv") for sentence in sentences["dev"])
+    assert sentences["test"][0] == ["Wt0 NNP B-NP B-PER", "said VBD B-VP O"]
+
+
+def test_rotten_tomatoes_keeps_its_own_sentences_once_and_splits_them(tmp_path):
+    rows = ["text,label,source"] + [f"sentence {i} .,{i % 2},rotten_tomatoes" for i in range(20)]
+    rows += ["sentence 3 .,1,rotten_tomatoes", "a long imdb review,1,imdb"]
+    source = tmp_path / "reviews.csv"
+    source.write_text("\n".join(rows) + "\n")
+    paths = pipeline.prepare_rotten_tomatoes(str(tmp_path / "run"), train_sentences=10, source=str(source))
+    splits = {split: [json.loads(line) for line in open(path)] for split, path in paths.items()}
+    assert [len(splits[split]) for split in ("train", "dev", "test")] == [10, 2, 2]
+    texts = [example["text"] for split in splits.values() for example in split]
+    assert len(set(texts)) == len(texts) and "a long imdb review" not in texts
+    labels = {example["text"]: example["label"] for split in splits.values() for example in split}
+    assert labels.get("sentence 4 .", "negative") == "negative" and labels.get("sentence 5 .", "positive") == "positive"
