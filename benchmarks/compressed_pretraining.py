@@ -52,7 +52,10 @@ def main() -> None:
         os.makedirs(os.path.join(variant_dir, "logs"), exist_ok=True)
         table, report = (targets, {}) if flags is None else compress(variant_dir, targets, name, flags)
         environment = pipeline.pretraining_environment(data, table, args.dim)
-        archive = pipeline.pretrain(variant_dir, environment, args.epochs, seed)
+        # The tables are compressed from the vectors as they are, so the full table is used raw too.
+        raw = {"model.output_layer.target_embeddings.centre": None,
+               "model.output_layer.target_embeddings.normalize": False} if flags is None else None
+        archive = pipeline.pretrain(variant_dir, environment, args.epochs, seed, overrides=raw)
         overrides = {"model.output_layer.target_embeddings": full_targets}
         metrics = pipeline.evaluate_pretrained(
             variant_dir, archive, data["valid"], "full-targets", environment, overrides

@@ -581,3 +581,9 @@ class TestTrainingWithCompressedTargets(ModelTestCase):
             assert isinstance(targets, CompressedTargetEmbeddings) and targets.path.endswith("vectors.ctt")
         assert isinstance(model.output_layer.target_embeddings._matrix, CompressedRows)
         assert -1.0 <= model.get_metrics()["cosine"] <= 1.0
+
+
+def test_a_compressed_table_refuses_to_be_centred_when_read(tmp_path):
+    path, _ = write_table(tmp_path / "t.ctt", "subspace")
+    with pytest.raises(ConfigurationError, match="cannot be normalised or centred"):
+        CompressedTargetEmbeddings(make_vocab(["w0"]), path=str(path), embedding_dim=DIM, centre="uniform")

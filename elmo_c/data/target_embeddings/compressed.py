@@ -567,6 +567,13 @@ class CompressedTargetEmbeddings(TargetEmbeddings):
         super().__init__(vocab, **kwargs)
         self.path = path
         self.lowercase_fallback = lowercase_fallback
+        if self.normalize or self.centre:
+            # Decoded a batch at a time, the table never exists whole to be centred.
+            raise ConfigurationError(
+                f"{path}: a compressed table cannot be normalised or centred when it is read; make it from "
+                f"vectors that are (`compress-targets --normalize` keeps directions only) and set "
+                f"normalize=false, centre=null"
+            )
 
     def load(self) -> None:
         if self._matrix is not None:
