@@ -73,8 +73,8 @@ class ContinuousOutputLanguageModel(Model):
         # Returns
 
         `loss` (mean of the two directions' mean losses), `forward_loss`,
-        `backward_loss`, `num_targets`, `mask` and `layers` (the input layer and
-        every LSTM layer, each `(batch, time, 2 * projection_dim)`, for inspection).
+        `backward_loss` and `num_targets`.  `layer_outputs` gives the layers
+        themselves (for a downstream mix or inspection).
         """
         mask = get_text_field_mask(source)
         layers = self.layer_outputs(source, mask)

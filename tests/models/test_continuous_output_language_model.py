@@ -70,6 +70,42 @@ class TestContinuousOutputLanguageModel(ModelTestCase):
         self.model.train()
         assert "top1_accuracy" not in self.model.get_metrics()
 
+    def _output_layer_inputs(self, sentences, monkeypatch):
+        """What the output layer receives for each sentence alone: [{direction: (states, target ids)}]."""
+        from elmo_c.data.dataset_readers import SentencesDatasetReader
+
+        calls = []
+        original = type(self.model.output_layer).forward
+
+        def record(layer, hidden, targets, direction):
+            calls[-1][direction] = (hidden.detach().clone(), targets.clone())
+            return original(layer, hidden, targets, direction)
+
+        monkeypatch.setattr(type(self.model.output_layer), "forward", record)
+        self.model.eval()
+        for sentence in sentences:
+            calls.append({})
+            batch = Batch([SentencesDatasetReader().text_to_instance(sentence)])
+            batch.index_instances(self.vocab)
+            with torch.no_grad():
+                self.model(**batch.as_tensor_dict())
+        return calls
+
+    def test_no_state_that_predicts_a_word_has_seen_it(self, monkeypatch):
+        # "<S> the cat sat on the mat </S>" against the same with position 4 ("on") changed.
+        original, changed = self._output_layer_inputs(["the cat sat on the mat", "the cat sat dog the mat"], monkeypatch)
+        position = 4
+        forward_states, forward_targets = original[0]
+        backward_states, backward_targets = original[1]
+        ids = [self.vocab.get_token_index(word) for word in "<S> the cat sat on the mat </S>".split()]
+        assert forward_targets.tolist() == ids[1:] and backward_targets.tolist() == ids[:-1]
+        # Forward row r is position r and predicts word r + 1: rows up to position - 1 have not seen it.
+        torch.testing.assert_close(changed[0][0][:position], forward_states[:position], rtol=0, atol=1e-6)
+        assert not torch.allclose(changed[0][0][position:], forward_states[position:], atol=1e-6)
+        # Backward row r is position r + 1 and predicts word r: rows from position on have not seen it.
+        torch.testing.assert_close(changed[1][0][position:], backward_states[position:], rtol=0, atol=1e-6)
+        assert not torch.allclose(changed[1][0][:position], backward_states[:position], atol=1e-6)
+
     def test_targets_are_the_next_and_previous_words(self):
         token_ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
         forward, backward = ContinuousOutputLanguageModel._targets(token_ids)
