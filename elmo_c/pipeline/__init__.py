@@ -12,6 +12,7 @@ stages that need them.
 from elmo_c.pipeline.controls import make_untrained_archive
 from elmo_c.pipeline.data import (
     prepare_conll2003,
+    prepare_large_corpus,
     prepare_ptb,
     prepare_rotten_tomatoes,
     prepare_wnut,
@@ -50,6 +51,7 @@ __all__ = [
     "pretrain",
     "pretraining_environment",
     "prepare_conll2003",
+    "prepare_large_corpus",
     "prepare_ptb",
     "prepare_rotten_tomatoes",
     "prepare_wnut",

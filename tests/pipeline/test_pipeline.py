@@ -225,3 +225,13 @@ def test_rotten_tomatoes_keeps_its_own_sentences_once_and_splits_them(tmp_path):
     assert len(set(texts)) == len(texts) and "a long imdb review" not in texts
     labels = {example["text"]: example["label"] for split in splits.values() for example in split}
     assert labels.get("sentence 4 .", "negative") == "negative" and labels.get("sentence 5 .", "positive") == "positive"
+
+
+def test_running_text_becomes_lowercased_tokenised_sentences():
+    text = 'The Congress met. "We agree," they said! Short.\nA new paragraph (with brackets) ends here?'
+    assert data._sentences([text]) == [
+        "the congress met .",
+        '" we agree , " they said !',
+        "a new paragraph ( with brackets ) ends here ?",
+    ]  # "Short." has fewer than 3 tokens
+    assert data._first_words(["a b c", "d e", "f g h"], 4) == ["a b c", "d e"]
