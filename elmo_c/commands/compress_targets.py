@@ -53,6 +53,7 @@ and saved as `OUTPUT.report.json`.
 """
 
 import argparse
+from collections import Counter
 import copy
 import json
 import logging
@@ -73,6 +74,7 @@ from allennlp.common.tqdm import Tqdm
 from allennlp.data import Vocabulary
 
 from elmo_c.common.atomic import atomic_output_path
+from elmo_c.data.counted_vocabulary import CountedVocabulary
 from elmo_c.data.target_embeddings import FastTextTargetEmbeddings, NpyTargetEmbeddings, TargetEmbeddings
 from elmo_c.data.target_embeddings.compressed import METHODS, CompressedTargetFile, write_compressed_targets
 from elmo_c.data.target_embeddings.target_embeddings import MISSING
@@ -110,7 +112,14 @@ class CompressTargets(Subcommand):
         add("--type", dest="input_type", choices=INPUT_TYPES, default=None,
             help="the input's format (default: from its name: .bin fasttext, .npy npy, else text)")
         add("--words-path", default=None, help="the words of a .npy matrix (default: INPUT with .words.txt)")
-        add("--vocabulary", default=None, help="compress only these words, one per line (default: the file's)")
+        add("--vocabulary", default=None,
+            help="compress only these words: a file with one per line, or a `counted` vocabulary directory "
+                 "(e.g. a trained model's vocabulary/; needed by --centre frequency) (default: the file's words)")
+        add("--centre", choices=("uniform", "frequency"), default=None,
+            help="normalise, centre and normalise again first, as the training configs do (frequency: weighted "
+                 "by the counts of a --vocabulary directory)")
+        add("--remove-principal-directions", type=int, default=0,
+            help="with --centre: also remove this many top principal directions")
         add("--method", choices=METHODS, default="subspace", help="compression method")
         add("--groups", type=int, default=None, help="subspace: groups of dimensions (default: ~5 dims each)")
         add("--centroids", type=int, default=256, help="subspace: k-means centroids per group (<= 256: 1 byte)")
@@ -148,7 +157,8 @@ def compress_targets_from_args(args: argparse.Namespace) -> Dict[str, Any]:
     return compress_targets(
         args.input, args.output, input_type=args.input_type, words_path=args.words_path,
         vocabulary_path=args.vocabulary, threads=args.threads, neighbour_sample=args.neighbour_sample,
-        learning_rate=args.lr, **settings,
+        learning_rate=args.lr, centre=args.centre, remove_principal_directions=args.remove_principal_directions,
+        **settings,
     )
 
 
@@ -160,6 +170,8 @@ def compress_targets(
     vocabulary_path: Optional[str] = None,
     threads: Optional[int] = None,
     neighbour_sample: int = 1000,
+    centre: Optional[str] = None,
+    remove_principal_directions: int = 0,
     **settings: Any,
 ) -> Dict[str, Any]:
     """
@@ -176,11 +188,18 @@ def compress_targets(
     words_path : `str`, optional (default = `None`)
         The words of a `.npy` input (default: its name with `.words.txt`).
     vocabulary_path : `str`, optional (default = `None`)
-        Compress only these words (one per line) instead of all the file's.
+        Compress only these words (a file with one per line, or a vocabulary
+        directory) instead of all the file's.
     threads : `int`, optional (default = all cores)
         See `compress_table`.
     neighbour_sample : `int`, optional (default = `1000`)
         See `compress_table`.
+    centre : `str`, optional (default = `None`)
+        `"uniform"` or `"frequency"`: the vectors are normalised, centred and
+        normalised again before compression (`TargetEmbeddings`' options of the same
+        names); frequency weights need a `counted` vocabulary directory.
+    remove_principal_directions : `int`, optional (default = `0`)
+        With `centre`, also remove this many top principal directions.
     **settings
         The method and its options: see `CompressionSettings`.
 
@@ -192,7 +211,9 @@ def compress_targets(
     compression = CompressionSettings(**settings)
     _check_run(threads, neighbour_sample, output_path)
     start = time.time()
-    words, matrix = read_input_vectors(input_path, input_type, words_path, vocabulary_path)
+    words, matrix = read_input_vectors(
+        input_path, input_type, words_path, vocabulary_path, centre, remove_principal_directions
+    )
     report = compress_table(words, matrix, output_path, compression, threads, neighbour_sample, input_path)
     report.update(input=input_path, total_seconds=round(time.time() - start, 2))
     _write_report(output_path + ".report.json", report)
@@ -267,7 +288,12 @@ def _check_run(threads: Optional[int], neighbour_sample: int, output_path: str) 
 
 
 def read_input_vectors(
-    path: str, input_type: Optional[str] = None, words_path: Optional[str] = None, vocabulary_path: Optional[str] = None
+    path: str,
+    input_type: Optional[str] = None,
+    words_path: Optional[str] = None,
+    vocabulary_path: Optional[str] = None,
+    centre: Optional[str] = None,
+    remove_principal_directions: int = 0,
 ) -> Tuple[List[str], numpy.ndarray]:
     """
     The words and float32 vectors to compress, read and checked as the matching
@@ -281,16 +307,20 @@ def read_input_vectors(
     words_path : `str`, optional (default = `None`)
         The words of a `.npy` matrix.
     vocabulary_path : `str`, optional (default = `None`)
-        The words to keep, one per line (default: all of the file's).
+        The words to keep: a file with one per line, or a vocabulary directory (its
+        `tokens`, with their counts if a `counted` vocabulary saved them) (default:
+        all of the file's).
+    centre, remove_principal_directions
+        See `compress_targets`.
     """
     input_type = input_type or type_for_path(path)
     if input_type not in INPUT_TYPES:
         raise ConfigurationError(f"Unknown input type {input_type!r}: use one of {', '.join(INPUT_TYPES)}")
     file_words, dim = _file_words_and_dim(input_type, path, words_path, need_words=vocabulary_path is None)
-    words = read_word_list(vocabulary_path) if vocabulary_path else file_words
-    vocab = Vocabulary(non_padded_namespaces=[_NAMESPACE])
-    vocab.add_tokens_to_namespace(words, _NAMESPACE)
+    vocab = _reading_vocabulary(vocabulary_path, file_words, centre)
     extra = {"words_path": words_path} if input_type == "npy" else {}
+    if centre:
+        extra.update(centre=centre, normalize=True, remove_principal_directions=remove_principal_directions)
     reader = TargetEmbeddings.by_name(input_type)(vocab, path=path, embedding_dim=dim, namespace=_NAMESPACE, **extra)
     all_words, matrix, status = reader.read_table()
     keep = status != MISSING
@@ -305,6 +335,30 @@ def type_for_path(path: str) -> str:
     if path.endswith(".bin"):
         return "fasttext"
     return "npy" if path.endswith(".npy") else "text"
+
+
+def _reading_vocabulary(vocabulary_path: Optional[str], file_words: List[str], centre: Optional[str]) -> Vocabulary:
+    """The words to read, in a vocabulary of their own namespace (with their counts if known)."""
+    counts = None
+    if vocabulary_path and os.path.isdir(vocabulary_path):
+        source = CountedVocabulary.from_files(vocabulary_path)
+        measured = [i for i in range(source.get_vocab_size()) if source.get_token_from_index(i) not in
+                    (source._padding_token, source._oov_token)]
+        words = [source.get_token_from_index(i) for i in measured]
+        all_counts = source.counts("tokens")
+        counts = None if all_counts is None else all_counts[measured]
+    else:
+        words = read_word_list(vocabulary_path) if vocabulary_path else file_words
+    if centre == "frequency" and counts is None:
+        raise ConfigurationError(
+            "--centre frequency needs word counts: give --vocabulary the vocabulary directory of a model trained "
+            "with the `counted` vocabulary (its serialization directory's vocabulary/), or use --centre uniform"
+        )
+    vocab = CountedVocabulary(non_padded_namespaces=[_NAMESPACE])
+    vocab.add_tokens_to_namespace(words, _NAMESPACE)
+    if counts is not None:
+        vocab._token_counts[_NAMESPACE] = Counter(dict(zip(words, counts.tolist())))
+    return vocab
 
 
 def read_word_list(path: str) -> List[str]:

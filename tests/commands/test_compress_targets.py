@@ -397,3 +397,32 @@ def test_a_failed_write_keeps_the_previous_output(table_file, tmp_path, monkeypa
         compress_targets(table_file[0], str(output), method="svd", code_dim=4, **FAST)
     monkeypatch.undo()
     assert output.read_bytes() == b"previous" and os.listdir(tmp_path) == ["out.ctt"]
+
+
+# -- centring before compression ----------------------------------------------------------
+
+
+def test_centred_input_is_read_as_the_training_configs_centre_it(table_file, table, tmp_path):
+    path, words = table_file
+    _, centred = read_input_vectors(path, centre="uniform")
+    unit = table / numpy.linalg.norm(table, axis=1, keepdims=True)
+    expected = unit - unit.mean(axis=0)
+    numpy.testing.assert_allclose(centred, expected / numpy.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+    compress_targets(path, str(tmp_path / "c.ctt"), method="svd", code_dim=8, centre="uniform", **FAST)
+    assert abs(decoded_table(str(tmp_path / "c.ctt")).mean(axis=0)).max() < 0.05
+
+
+def test_frequency_centring_takes_the_counts_of_a_vocabulary_directory(table_file, tmp_path):
+    from elmo_c.data import CountedVocabulary
+
+    path, words = table_file
+    with pytest.raises(ConfigurationError, match="needs word counts"):
+        read_input_vectors(path, centre="frequency")
+    counts = {word: 1000 if i < 10 else 1 for i, word in enumerate(words[:500])}
+    CountedVocabulary(counter={"tokens": counts}).save_to_files(str(tmp_path / "vocabulary"))
+    kept, centred = read_input_vectors(path, vocabulary_path=str(tmp_path / "vocabulary"), centre="frequency")
+    assert sorted(kept) == sorted(words[:500])
+    weights = numpy.array([counts[word] for word in kept], dtype=float)
+    # Centred on the count-weighted mean (before the last normalisation): the heavy rows dominate it.
+    _, uniform = read_input_vectors(path, vocabulary_path=str(tmp_path / "vocabulary"), centre="uniform")
+    assert numpy.linalg.norm(weights @ centred) < numpy.linalg.norm(weights @ uniform)
