@@ -12,8 +12,10 @@ learned scalar mix), beside two controls:
   embedder at all).
 
 Budgets: the same number of tokens (every variant `--epochs` epochs), and with
-`--equal-time` also the same wall-clock time (ELMo-C gets the epochs that ELMo's
-pretraining time buys it: `elmo_c@time`).
+`--equal-time` also the same wall-clock time (`elmo_c@time`: ELMo-C reads the
+corpus as many times over, fractions included, as ELMo's pretraining time is a
+multiple of its own).  The times are this study's own, measured on whatever else
+the machine was doing: `benchmarks/run_all.py` measures speed properly.
 
 Intrinsic figures on the validation text, each beside its baseline: the
 continuous layers' cosine beside the best constant prediction's, every variant's
@@ -100,8 +102,11 @@ def main() -> None:
     for variant in args.variants:
         pretrained[variant] = _pretrain(run_dir, variant, corpus, environment, args.epochs, args)
     if args.equal_time and {"elmo", "elmo_c"} <= set(pretrained):
-        epochs = _equal_time_epochs(pretrained["elmo"], pretrained["elmo_c"], args.epochs)
-        pretrained["elmo_c@time"] = _pretrain(run_dir, "elmo_c@time", corpus, environment, epochs, args)
+        longer = _equal_time_corpus(run_dir, corpus["train"], pretrained["elmo"], pretrained["elmo_c"])
+        time_environment = pipeline.pretraining_environment({**corpus, "train": longer}, targets, args.dim)
+        pretrained["elmo_c@time"] = _pretrain(
+            run_dir, "elmo_c@time", {**corpus, "train": longer}, time_environment, args.epochs, args
+        )
     reference = pretrained.get("elmo_c") or next(iter(pretrained.values()))
     untrained_archive = make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
     pretrained["untrained"] = {
@@ -241,10 +246,24 @@ def _trainable_parameters(archive: str) -> int:
     return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
 
 
-def _equal_time_epochs(elmo: Dict, elmo_c: Dict, epochs: int) -> int:
-    """The epochs ELMo-C can train in the time ELMo took (at least the same number)."""
+def _equal_time_corpus(run_dir: str, train_path: str, elmo: Dict, elmo_c: Dict) -> str:
+    """
+    The training text ELMo-C reads in the time ELMo took for the same epochs: the
+    corpus `ratio` times over (whole copies, then its first sentences), written once.
+    `ratio` is ELMo's pretraining time over ELMo-C's, as measured by the study.
+    """
     ratio = elmo["cost"]["seconds"] / elmo_c["cost"]["seconds"]
-    return max(epochs, int(math.floor(epochs * ratio)))
+    path = os.path.join(run_dir, "data", f"equal_time.x{ratio:.2f}.txt")
+    if not os.path.exists(path):
+        with open(train_path, encoding="utf-8") as stream:
+            lines = [line for line in stream if line.strip()]
+        copies, fraction = divmod(ratio, 1.0)
+        longer = lines * int(copies) + lines[: int(round(fraction * len(lines)))]
+        with open(path + ".tmp", "w", encoding="utf-8") as stream:
+            stream.writelines(longer or lines)
+        os.replace(path + ".tmp", path)
+        print(f"    ELMo took {ratio:.2f}x ELMo-C's time: ELMo-C reads the corpus {ratio:.2f} times -> {path}")
+    return path
 
 
 # -- downstream --------------------------------------------------------------------------
@@ -350,7 +369,9 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
         "",
         "Sentence boundaries are left out of every intrinsic figure.  `constant` is the "
         "best constant prediction's cosine (the mean target direction, weighted by training counts); "
-        "`unigram` always predicts the most frequent training words.",
+        "`unigram` always predicts the most frequent training words.  Minutes and tokens/s are this "
+        "study's own (1 thread, sharing the machine with the other cells): a guide to the budget, not a "
+        "speed comparison (benchmarks/RESULTS.md measures speed with interleaved rounds).",
         "",
         "| variant | epochs | minutes | tokens/s | peak MB | trainable params | cosine | constant | gain | "
         "top-1 | unigram top-1 | top-10 | unigram top-10 | perplexity |",

@@ -72,3 +72,13 @@ def test_the_quick_study_runs_end_to_end_and_resumes(tmp_path):
     second = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert second.returncode == 0
     assert "$ " not in second.stdout  # every cell was reused: no command ran again
+
+
+def test_the_equal_time_corpus_is_the_text_as_many_times_over_as_elmo_was_slower(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("".join(f"sentence {i}\n" for i in range(10)))
+    (tmp_path / "data").mkdir()
+    longer = quality._equal_time_corpus(str(tmp_path), str(train), {"cost": {"seconds": 250.0}},
+                                        {"cost": {"seconds": 100.0}})
+    lines = open(longer).read().splitlines()
+    assert len(lines) == 25 and lines[:10] == lines[10:20] and lines[20:] == [f"sentence {i}" for i in range(5)]
