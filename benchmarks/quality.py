@@ -480,4 +480,9 @@ def _arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    main()
+    from allennlp.common.checks import ConfigurationError
+
+    try:
+        main()
+    except ConfigurationError as error:
+        sys.exit(f"quality.py: {error}")

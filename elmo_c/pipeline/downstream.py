@@ -53,6 +53,40 @@ TASKS = {
 }
 
 
+def check_task_file(task: str, path: str) -> None:
+    """
+    Raises `ConfigurationError` naming the file and line if `path` is not in the
+    format `task`'s config reads: CoNLL-2003 columns (4 per token line) for "ner",
+    JSON lines with "text" and "label" for "classification".
+    """
+    from allennlp.common.checks import ConfigurationError
+
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"The {task} data file {path} does not exist")
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            problem = _format_problem(task, line)
+            if problem:
+                raise ConfigurationError(f"{path}, line {number}: {problem}")
+
+
+def _format_problem(task: str, line: str) -> Optional[str]:
+    if task == "ner":
+        columns = line.split()
+        if len(columns) != 4:
+            return f"{len(columns)} columns, where CoNLL-2003 has 4 (word POS chunk NER-tag)"
+        return None
+    try:
+        example = json.loads(line)
+    except json.JSONDecodeError:
+        return 'not a JSON line ({"text": ..., "label": ...} expected)'
+    if not isinstance(example, dict) or not {"text", "label"} <= set(example):
+        return 'a JSON line needs "text" and "label"'
+    return None
+
+
 def train_and_evaluate(
     run_dir: str,
     task: str,
@@ -71,6 +105,8 @@ def train_and_evaluate(
     are skipped when their outputs exist.
     """
     spec = TASKS[task]
+    for split in ("train", "dev", "test"):
+        check_task_file(task, data[split])
     title = title or ("with ELMo-C" if archive else "without ELMo-C")
     environment = {
         # One thread: as fast as two for models this small, and far faster when

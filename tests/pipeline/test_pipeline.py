@@ -167,7 +167,8 @@ def test_pretrain_defaults_and_extra_overrides(tmp_path, calls):
 
 
 def test_tagger_defaults_seed_and_name(tmp_path, calls):
-    splits = {"train": "a", "dev": "b", "test": "c"}
+    conll = os.path.join(pipeline.ROOT, "fixtures", "downstream", "conll2003")
+    splits = {split: os.path.join(conll, f"{split}.txt") for split in ("train", "dev", "test")}
     assert pipeline.train_and_evaluate_tagger(str(tmp_path), "baseline", splits, "unused") == {
         "f1-measure-overall": 0.5
     }
@@ -235,3 +236,20 @@ def test_running_text_becomes_lowercased_tokenised_sentences():
         "a new paragraph ( with brackets ) ends here ?",
     ]  # "Short." has fewer than 3 tokens
     assert data._first_words(["a b c", "d e", "f g h"], 4) == ["a b c", "d e"]
+
+
+@pytest.mark.parametrize(
+    "task, text, message",
+    [
+        ("ner", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects B-VP O\n", "line 4: 3 columns"),
+        ("classification", '{"text": "good film", "label": "positive"}\ngood film\tpositive\n', "line 2: not a JSON"),
+        ("classification", '{"text": "good film"}\n', 'line 1: a JSON line needs "text" and "label"'),
+    ],
+)
+def test_a_task_file_in_the_wrong_format_is_a_clear_error(tmp_path, task, text, message):
+    from allennlp.common.checks import ConfigurationError
+
+    (tmp_path / "data.txt").write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
+        downstream.check_task_file(task, str(tmp_path / "data.txt"))
+    downstream.check_task_file("ner", os.path.join(pipeline.ROOT, "fixtures", "downstream", "conll2003", "train.txt"))
