@@ -12,6 +12,8 @@ model's top-k).  Settings change one thing each against `centred` (the default):
 - `no_boundaries`: `<S>`/`</S>` left out of the loss;
 - `vmf`: the von Mises-Fisher loss instead of the cosine;
 - `lr_x2`: twice the learning rate;
+- `two_passes`: two passes over the text (twice the budget: how far training is
+  from converged);
 - `reference`: the released configuration's choices at this size (frozen word
   vectors as input with a projection and layer norm, layer norm on each LSTM
   layer, clips 3, 20-token windows);
@@ -45,6 +47,7 @@ SETTINGS: Dict[str, Dict] = {
     "no_boundaries": {"model.output_layer.boundaries_in_loss": False},
     "vmf": {"model.output_layer.loss": {"type": "vmf"}},
     "lr_x2": {"trainer.optimizer.lr": 4e-3, "trainer.learning_rate_scheduler.factor": 4e-3 * 200 ** 0.5},
+    "two_passes": {"trainer.num_epochs": 2},
     "reference": {
         "dataset_reader.window_size": 20,
         "model.input_layer": "WORD_VECTORS",  # filled in with the run's own targets
