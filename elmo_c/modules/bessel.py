@@ -16,6 +16,7 @@ import math
 import numpy
 import scipy.special
 import torch
+from torch.autograd.function import once_differentiable
 
 _DEBYE_MIN_ORDER = 20.0
 _MIN_X = 1e-10
@@ -73,26 +74,35 @@ def _bessel_ratio(order: float, x: torch.Tensor, log_bessel: torch.Tensor) -> to
     return torch.exp(_log_bessel_value(order + 1.0, x) - log_bessel)
 
 
+def _clamped(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float64, clamped to ``>= _MIN_X``; the clamp is a constant below it (zero gradient)."""
+    return x.double().clamp(min=_MIN_X)
+
+
+# The backward passes compute their derivatives with scipy in float64, outside
+# autograd: the functions are differentiable once.
 class _LogBessel(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, order: float) -> torch.Tensor:
-        x64 = x.double().clamp(min=_MIN_X)
+        x64 = _clamped(x)
         log_bessel = _log_bessel_value(order, x64)
-        ctx.save_for_backward(x64, log_bessel)
+        ctx.save_for_backward(x64, log_bessel, x.double() < _MIN_X)
         ctx.order = order
         return log_bessel.to(x.dtype)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        x64, log_bessel = ctx.saved_tensors
-        derivative = _bessel_ratio(ctx.order, x64, log_bessel) + ctx.order / x64
+        x64, log_bessel, clamped = ctx.saved_tensors
+        derivative = (_bessel_ratio(ctx.order, x64, log_bessel) + ctx.order / x64).masked_fill(clamped, 0.0)
         return (grad_output.double() * derivative).to(grad_output.dtype), None
 
 
 def log_bessel_iv(order: float, x: torch.Tensor) -> torch.Tensor:
     """
     ``log I_order(x)``, elementwise, stable for orders up to thousands and ``x`` up
-    to at least 1e5, differentiable in ``x``.  ``x`` is clamped to ``>= 1e-10``.
+    to at least 1e5, differentiable (once) in ``x``.  ``x`` is clamped to ``>= 1e-10``,
+    where the gradient is then 0.
 
     # Parameters
 
@@ -113,9 +123,9 @@ class _LogVmfNormaliser(torch.autograd.Function):
     @staticmethod
     def forward(ctx, kappa: torch.Tensor, dimension: int) -> torch.Tensor:
         order = dimension / 2.0 - 1.0
-        kappa64 = kappa.double().clamp(min=_MIN_X)
+        kappa64 = _clamped(kappa)
         log_bessel = _log_bessel_value(order, kappa64)
-        ctx.save_for_backward(kappa64, log_bessel)
+        ctx.save_for_backward(kappa64, log_bessel, kappa.double() < _MIN_X)
         ctx.order = order
         log_normaliser = (
             order * torch.log(kappa64) - (dimension / 2.0) * math.log(2.0 * math.pi) - log_bessel
@@ -123,9 +133,10 @@ class _LogVmfNormaliser(torch.autograd.Function):
         return log_normaliser.to(kappa.dtype)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        kappa64, log_bessel = ctx.saved_tensors
-        ratio = _bessel_ratio(ctx.order, kappa64, log_bessel)
+        kappa64, log_bessel, clamped = ctx.saved_tensors
+        ratio = _bessel_ratio(ctx.order, kappa64, log_bessel).masked_fill(clamped, 0.0)
         return (-grad_output.double() * ratio).to(grad_output.dtype), None
 
 
@@ -134,8 +145,8 @@ def log_vmf_normaliser(dimension: int, kappa: torch.Tensor) -> torch.Tensor:
     ``log C_m(kappa)`` of the von Mises-Fisher distribution on the unit sphere in
     ``m = dimension`` dimensions:
     ``(m/2 - 1) log kappa - (m/2) log(2 pi) - log I_{m/2-1}(kappa)``,
-    with gradient ``-I_{m/2}(kappa) / I_{m/2-1}(kappa)``.  ``kappa`` is clamped to
-    ``>= 1e-10``.
+    with gradient ``-I_{m/2}(kappa) / I_{m/2-1}(kappa)`` (once differentiable).
+    ``kappa`` is clamped to ``>= 1e-10``, where the gradient is then 0.
     """
     if dimension < 2:
         raise ValueError(f"a von Mises-Fisher distribution needs dimension >= 2, got {dimension}")

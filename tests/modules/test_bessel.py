@@ -75,3 +75,12 @@ def test_bad_orders_and_dimensions_are_rejected():
         log_bessel_iv(-1.0, torch.ones(1))
     with pytest.raises(ValueError):
         log_vmf_normaliser(1, torch.ones(1))
+
+
+@pytest.mark.parametrize("function", [lambda x: log_bessel_iv(3.0, x), lambda x: log_vmf_normaliser(300, x)])
+def test_clamped_inputs_have_zero_gradient_and_a_second_derivative_is_refused(function):
+    x = torch.tensor([0.0, 1e-12, 0.5], dtype=torch.float64, requires_grad=True)
+    (gradient,) = torch.autograd.grad(function(x).sum(), x, create_graph=True)
+    assert gradient[:2].tolist() == [0.0, 0.0] and gradient[2] != 0
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(gradient.sum(), x)
