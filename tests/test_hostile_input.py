@@ -4,11 +4,13 @@ folders that cannot be written, a disk that fills while `export-elmo` or
 on a corpus with a 10,000-token line, a 1,000-character token and control characters.
 (Reading such lines is tested in tests/data/test_sentences_reader.py.)"""
 import collections
+import contextlib
 import errno
 import json
 import math
 import os
 import re
+import subprocess
 
 import h5py
 import pytest
@@ -87,20 +89,35 @@ def test_embed_to_a_folder_instead_of_a_file_names_it(elmo_c_archive, sentences_
         embed_file(elmo_c_archive, sentences_file, str(tmp_path))
 
 
-@pytest.mark.skipif(RUNNING_AS_ROOT, reason="root can write into read-only folders")
+@contextlib.contextmanager
+def read_only(folder):
+    """
+    Makes `folder` unwritable, for root too: root ignores permission bits, so as root
+    the folder is made immutable (`chattr +i`, ext filesystems) instead.
+    """
+    if RUNNING_AS_ROOT:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("root, and this filesystem has no immutable attribute (chattr +i)")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o500)
+        undo = ["chmod", "700", str(folder)]
+    try:
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)
+
+
 @pytest.mark.parametrize("command", ["export-elmo", "elmo-c-embed"])
 def test_a_read_only_folder_is_named(elmo_c_archive, sentences_file, tmp_path, command):
     folder = tmp_path / "read_only"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
+    with read_only(folder):
         with pytest.raises(ConfigurationError, match=f"output folder {re.escape(str(folder))} "):
             if command == "export-elmo":
                 export_elmo(elmo_c_archive, str(folder))
             else:
                 embed_file(elmo_c_archive, sentences_file, str(folder / "vectors.hdf5"))
-    finally:
-        folder.chmod(0o700)
     assert os.listdir(folder) == []
 
 
