@@ -26,6 +26,7 @@ class _BaselineTestCase(ModelTestCase):
 
     output_layer = ""
     output_class: type = OutputLayer
+    word_level = True  # a distribution over words, comparable with a unigram model's
 
     def setup_method(self):
         super().setup_method()
@@ -55,6 +56,37 @@ class _BaselineTestCase(ModelTestCase):
         assert metrics["nll"] == pytest.approx((metrics["forward_loss"] + metrics["backward_loss"]) / 2, rel=1e-5)
 
 
+    def test_training_brings_perplexity_below_a_unigram_models(self):
+        from allennlp.training.optimizers import DenseSparseAdam
+
+        torch.manual_seed(0)
+        tensors = self.dataset.as_tensor_dict()
+        untrained = self._evaluation_perplexity(tensors)
+        self.model.train()
+        optimizer = DenseSparseAdam([(n, p) for n, p in self.model.named_parameters() if p.requires_grad], lr=1e-2)
+        for _ in range(60):
+            optimizer.zero_grad()
+            self.model(**tensors)["loss"].backward()
+            optimizer.step()
+        perplexity = self._evaluation_perplexity(tensors)
+        # The best unigram model of these very targets (both directions: each word but the boundary it lacks).
+        token_ids = tensors["source"]["tokens"]["tokens"]
+        targets = torch.cat([token_ids[:, 1:][token_ids[:, 1:] > 0], token_ids[:, :-1][token_ids[:, :-1] > 0]])
+        probabilities = torch.bincount(targets).double() / len(targets)
+        unigram_perplexity = math.exp(-probabilities[targets].log().mean().item())
+        if self.word_level:
+            assert perplexity < 0.8 * unigram_perplexity, (perplexity, unigram_perplexity)
+        else:  # per word over its pieces: not comparable with a word unigram, but it must have learned
+            assert perplexity < 0.2 * untrained, (perplexity, untrained)
+
+    def _evaluation_perplexity(self, tensors) -> float:
+        self.model.eval()
+        self.model.get_metrics(reset=True)
+        with torch.no_grad():
+            self.model(**tensors)
+        return self.model.get_metrics(reset=True)["perplexity"]
+
+
 class TestSoftmax(_BaselineTestCase):
     output_layer = "softmax"
     output_class = SoftmaxOutputLayer
@@ -78,6 +110,7 @@ class TestAdaptiveSoftmax(_BaselineTestCase):
 class TestSubwordSoftmax(_BaselineTestCase):
     output_layer = "subword_softmax"
     output_class = SubwordSoftmaxOutputLayer
+    word_level = False
 
 
 # -- the paper-size configs ----------------------------------------------------------------
