@@ -39,14 +39,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy
 
 from elmo_c.commands.build_targets import train_fasttext_targets
-from elmo_c.commands.compress_targets import (
-    CompressionSettings,
-    row_cosines,
-    compress_table,
-    decode_milliseconds,
-    neighbour_agreement,
-    read_input_vectors,
-)
+from elmo_c.compression import CompressionSettings, compress_table
+from elmo_c.compression.fidelity import decode_milliseconds, neighbour_agreement, row_cosines
+from elmo_c.compression.inputs import read_input_vectors
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS_compression.md")
 GOAL_REDUCTION, GOAL_COSINE = 0.95, 0.95

@@ -7,8 +7,9 @@ import numpy
 import pytest
 from allennlp.common.checks import ConfigurationError
 
-from elmo_c.commands.compress_targets import compress_targets, neighbour_agreement, read_input_vectors
-from elmo_c.data.target_embeddings.compressed import CompressedTargetFile
+from elmo_c.commands.compress_targets import compress_targets, read_input_vectors
+from elmo_c.compression.ctt_format import CompressedTargetFile
+from elmo_c.compression.fidelity import neighbour_agreement
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGETS = os.path.join(ROOT, "fixtures", "targets")

@@ -17,12 +17,9 @@ from allennlp.data import Vocabulary
 from elmo_c.commands.compress_targets import compress_targets
 from elmo_c.config_defaults import FIXTURES
 from elmo_c.data.target_embeddings import CompressedTargetEmbeddings, TargetEmbeddings
-from elmo_c.data.target_embeddings.compressed import (
-    CompressedRows,
-    CompressedTargetFile,
-    _rounded_matmul,
-    write_compressed_targets,
-)
+from elmo_c.compression.ctt_format import CompressedTargetFile, write_compressed_targets
+from elmo_c.compression.rounded_matmul import rounded_matmul as _rounded_matmul
+from elmo_c.data.target_embeddings.compressed import CompressedRows
 
 DIM = 6
 FILE_WORDS = ["the", "cat", "sat", "on", "mat", "dog", "Paris", "ran"]
