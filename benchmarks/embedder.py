@@ -30,7 +30,7 @@ from allennlp.modules.elmo import Elmo, batch_to_ids
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize, SyntheticCorpus
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import measure
 from elmo_c.commands.export_elmo import export_elmo
 from elmo_c.models.archive_loading import PretrainedBiLm
@@ -109,7 +109,7 @@ def largest_difference(embedders: Dict[str, torch.nn.Module], batch: torch.Tenso
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("embedder", "6. Downstream embedder throughput", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     corpus = config.corpus()
     batches = sentence_batches(corpus, config)
     table = Table(
@@ -148,7 +148,18 @@ def run(config: Config) -> Section:
     return section
 
 
-if __name__ == "__main__":
-    from benchmarks.run_all import main
+SECTION = Benchmark(
+    "embedder",
+    "6. Downstream embedder throughput",
+    run,
+    headlines=(
+        "embedder_vs_allennlp_elmo_throughput_ratio_*",
+        "embedder_vs_allennlp_elmo_throughput_ratio",
+    ),
+)
 
-    main(only=["embedder"])
+
+if __name__ == "__main__":
+    from benchmarks.suite import main
+
+    main({SECTION.name: SECTION}, description=__doc__)

@@ -27,7 +27,7 @@ from allennlp.modules.elmo_lstm import ElmoLstm
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import measure
 from elmo_c.modules.bilm_encoder import BidirectionalLmEncoder
 
@@ -64,7 +64,7 @@ def encoder_step(name: str, size: ModelSize, shape, device: torch.device) -> Cal
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("encoder", "5. Encoder: fused LSTM vs AllenNLP's ElmoLstm", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     table = Table(
         "Encoder forward + backward, ms (median)", ["size", "batch", "encoder", "ms / step", "time / fused's", "spread"]
     )
@@ -96,7 +96,17 @@ def run(config: Config) -> Section:
     return section
 
 
-if __name__ == "__main__":
-    from benchmarks.run_all import main
+SECTION = Benchmark(
+    "encoder",
+    "5. Encoder: fused LSTM vs AllenNLP's ElmoLstm",
+    run,
+    headlines=(
+        "fused_lstm_vs_elmo_lstm_speedup_*",
+    ),
+)
 
-    main(only=["encoder"])
+
+if __name__ == "__main__":
+    from benchmarks.suite import main
+
+    main({SECTION.name: SECTION}, description=__doc__)

@@ -52,7 +52,7 @@ import torch
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, make_config
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import synchronize
 from benchmarks.variants import (
     LABELS,
@@ -166,7 +166,7 @@ def _run_worker(variant: str, size_name: str, config: Config) -> Dict:
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("memory", "4. Peak training memory", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     table = Table(
         f"Peak memory at V={config.vocab_size:,}, {config.memory_steps} training steps, MiB",
         ["size", "batch", "variant", "training peak", "after imports", "training above imports",
@@ -278,6 +278,21 @@ def _size_headlines(section: Section, size_name: str, results: Dict[str, Dict], 
     )
 
 
+SECTION = Benchmark(
+    "memory",
+    "4. Peak training memory",
+    run,
+    headlines=(
+        "peak_memory_ratio_*_over_elmo_c_*",
+        "peak_memory_ratio_elmo_over_elmo_c_without_vocabulary_*",
+        "peak_memory_rss_ratio_elmo_over_elmo_c_*",
+        "peak_memory_ratio_elmo_over_encoder_only_*",
+        "peak_memory_process_ratio_elmo_over_elmo_c_*",
+        "peak_memory_ratio_elmo_over_elmo_c",
+    ),
+)
+
+
 def _main() -> None:
     if "--worker" in sys.argv:
         parser = argparse.ArgumentParser(description="One memory measurement (used by the benchmark itself).")
@@ -290,9 +305,9 @@ def _main() -> None:
             torch.set_num_threads(args.threads)
         print(json.dumps(worker(*args.worker, args.device, args.cache_dir)))
         return
-    from benchmarks.run_all import main
+    from benchmarks.suite import main
 
-    main(only=["memory"])
+    main({SECTION.name: SECTION}, description=__doc__)
 
 
 if __name__ == "__main__":

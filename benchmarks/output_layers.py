@@ -29,22 +29,18 @@ if not __package__:  # run by path: see bootstrap.py
     import bootstrap  # noqa: F401
 
 import gc
-import itertools
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-import torch
-
 from benchmarks import plots
 from benchmarks.common import Config, SyntheticCorpus
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import Timing, measure
 from benchmarks.variants import (
     BYTES_PER_TRAINED_PARAMETER,
-    SPARSE_KINDS,
-    build_optimizer,
-    build_output_layer,
+    NUM_TARGET_BATCHES,
     output_layer_parameters,
+    output_layer_step,
 )
 
 LAYERS = ("continuous", "sampled", "adaptive", "softmax")
@@ -55,35 +51,6 @@ LABELS = {
     "softmax": "full softmax",
 }
 REFERENCE = "continuous@Vmin"
-NUM_TARGET_BATCHES = 2
-
-
-def output_layer_step(
-    kind: str, corpus: SyntheticCorpus, input_dim: int, num_targets: int, config: Config
-) -> Callable[[], None]:
-    """A training step of one output layer alone (see the module docstring)."""
-    device = config.device
-    layer = build_output_layer(kind, input_dim, corpus, config).to(device).train()
-    optimizer = build_optimizer(layer, sparse=kind in SPARSE_KINDS)
-    rng = corpus.rng(stream=20)
-    hidden = [torch.randn(num_targets, input_dim, device=device, requires_grad=True) for _ in range(2)]
-    batches = itertools.cycle(
-        [[torch.from_numpy(corpus.sample_ids((num_targets,), rng)).to(device) for _ in range(2)]
-         for _ in range(NUM_TARGET_BATCHES)]
-    )
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        targets = next(batches)
-        losses = []
-        for direction in (0, 1):
-            hidden[direction].grad = None
-            loss_sum, count = layer(hidden[direction], targets[direction], direction)
-            losses.append(loss_sum / count.clamp(min=1.0))
-        (0.5 * (losses[0] + losses[1])).backward()
-        optimizer.step()
-
-    return step
 
 
 def estimated_bytes(kind: str, corpus: SyntheticCorpus, config: Config) -> float:
@@ -129,7 +96,7 @@ def _time_vocabulary(
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("output_layers", "1. Output layer vs vocabulary size", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     table = Table(
         f"Output layer step (forward + backward + optimizer, both directions, {config.output_targets} "
         f"targets each, m={config.output_input_dim}, d=300), ms (median over {config.repeats} rounds)",
@@ -200,7 +167,20 @@ def _plot(medians: Dict[Tuple[int, str], Optional[float]], vocab_sizes: List[int
     )
 
 
-if __name__ == "__main__":
-    from benchmarks.run_all import main
+SECTION = Benchmark(
+    "output_layers",
+    "1. Output layer vs vocabulary size",
+    run,
+    headlines=(
+        "continuous_output_time_ratio_V*_over_V*",
+        "continuous_vs_sampled_output_speedup_V*",
+        "continuous_vs_adaptive_output_speedup_V*",
+        "continuous_vs_softmax_output_speedup_V*",
+    ),
+)
 
-    main(only=["output_layers"])
+
+if __name__ == "__main__":
+    from benchmarks.suite import main
+
+    main({SECTION.name: SECTION}, description=__doc__)

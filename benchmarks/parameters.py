@@ -23,7 +23,7 @@ import torch
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, SyntheticCorpus
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.variants import LABELS, STEP_VARIANTS, build_model, fixed_table_elements, trainable_parameters
 
 
@@ -47,7 +47,7 @@ def count(variant: str, size_name: str, corpus: SyntheticCorpus, config: Config)
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("parameters", "3. Trainable parameters", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     corpus = config.corpus()
     table = Table(
         f"Trainable parameters at V={config.vocab_size:,}",
@@ -87,7 +87,18 @@ def run(config: Config) -> Section:
     return section
 
 
-if __name__ == "__main__":
-    from benchmarks.run_all import main
+SECTION = Benchmark(
+    "parameters",
+    "3. Trainable parameters",
+    run,
+    headlines=(
+        "trainable_params_ratio_elmo_c_over_*_*",
+        "trainable_params_ratio_elmo_c_over_elmo",
+    ),
+)
 
-    main(only=["parameters"])
+
+if __name__ == "__main__":
+    from benchmarks.suite import main
+
+    main({SECTION.name: SECTION}, description=__doc__)

@@ -20,8 +20,15 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.common import SIZES, SyntheticCorpus, make_config
-from benchmarks.output_layers import LAYERS, output_layer_step
-from benchmarks.variants import STEP_VARIANTS, build_model, build_variant_optimizer, make_batches, training_step
+from benchmarks.output_layers import LAYERS
+from benchmarks.variants import (
+    STEP_VARIANTS,
+    build_model,
+    build_variant_optimizer,
+    make_batches,
+    output_layer_step,
+    training_step,
+)
 
 
 def make_step(what: str, size_name: str, corpus: SyntheticCorpus, config, shape) -> Callable[[], None]:

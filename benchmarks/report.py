@@ -1,13 +1,14 @@
 """
-What every benchmark returns (a `Section`: tables, headline numbers, notes and plot
-data) and how it is printed: tables as Markdown (the same text goes to the terminal
-and to `RESULTS.md`), headlines one per line as `name = value`, a fixed form that
-scripts can grep (`HEADLINE_PATTERN`).
+What every benchmark is (a `Benchmark`: the entry of a registry of sections), what
+it returns (a `Section`: tables, headline numbers, notes and plot data) and how it
+is printed: tables as Markdown (the same text goes to the terminal and to
+`RESULTS.md`), headlines one per line as `name = value`, a fixed form that scripts
+can grep (`HEADLINE_PATTERN`).
 """
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 HEADLINE_PATTERN = re.compile(r"^[a-z][A-Za-z0-9_]* = (-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?|nan|-?inf)$")
 
@@ -75,6 +76,26 @@ class Section:
             parts.append("")
         parts.append(f"_This benchmark took {self.seconds:.0f} s._")
         return "\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """
+    One section of a suite, as its registry lists it (`registry.SECTIONS` for
+    `run_all.py`, `scale.REGISTRY` for `scale.py`): `name` selects it (`--only`,
+    `--parts`), `title` heads its part of the results, `run` measures (the run's
+    settings, a `common.Config` or a `scale_common.ScaleRun`, to a `Section`), and
+    `headlines` names what it reports (`*` stands for a size: one per size measured).
+    """
+
+    name: str
+    title: str
+    run: Callable[[Any], "Section"]
+    headlines: Tuple[str, ...] = ()
+
+    def result(self, description: str, **fields: Any) -> "Section":
+        """An empty `Section` of this benchmark, for `run` to fill."""
+        return Section(self.name, self.title, description, **fields)
 
 
 def describe(docstring: str) -> str:

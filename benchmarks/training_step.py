@@ -8,7 +8,7 @@ output layer can approach), and AllenNLP's own ELMo recipe (`allennlp_recipe.py`
 -- on batches of full 20-token windows of Zipf-distributed words, with an 800K-word
 vocabulary, for encoder sizes from the CPU-sized one to the paper's.  Next to
 them, the continuous output layer alone at the same size and number of targets
-(`output_layers.output_layer_step`), timed in the same run, gives its share of the
+(`variants.output_layer_step`), timed in the same run, gives its share of the
 ELMo-C step.
 
 How: per encoder size, the variants are built and timed together with
@@ -30,8 +30,7 @@ from typing import Callable, Dict, List
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize, SyntheticCorpus
-from benchmarks.output_layers import output_layer_step
-from benchmarks.report import Plot, Section, Table, describe, ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import Timing, measure
 from benchmarks.variants import (
     LABELS,
@@ -40,6 +39,7 @@ from benchmarks.variants import (
     build_variant_optimizer,
     estimated_training_bytes,
     make_batches,
+    output_layer_step,
     training_step,
 )
 
@@ -86,7 +86,7 @@ def _time_group(
 
 def run(config: Config) -> Section:
     started = time.perf_counter()
-    section = Section("training_step", "2. Whole training step", describe(__doc__))
+    section = SECTION.result(describe(__doc__))
     corpus = config.corpus()
     table = Table(
         f"Training step at V={config.vocab_size:,} (median over {config.repeats} rounds)",
@@ -177,7 +177,22 @@ def _plot(sizes: List[str], tokens_per_second: Dict[str, List[float]], vocab_siz
     )
 
 
-if __name__ == "__main__":
-    from benchmarks.run_all import main
+SECTION = Benchmark(
+    "training_step",
+    "2. Whole training step",
+    run,
+    headlines=(
+        "elmo_c_step_vs_encoder_only_*",
+        "elmo_c_vs_allennlp_elmo_step_speedup_*",
+        "allennlp_elmo_step_vs_encoder_only_*",
+        "elmo_c_vs_*_step_speedup_*",
+        "continuous_output_share_of_elmo_c_step_*",
+        "continuous_output_share_of_elmo_c_step",
+    ),
+)
 
-    main(only=["training_step"])
+
+if __name__ == "__main__":
+    from benchmarks.suite import main
+
+    main({SECTION.name: SECTION}, description=__doc__)

@@ -14,7 +14,9 @@ memory), each built from the library's own classes exactly as the configs in
 
 A training step is what AllenNLP's trainer does per batch: zero the gradients,
 forward, backward, clip the gradient norm to 1 (our configs' `grad_norm`, applied
-to every variant alike), optimizer step.
+to every variant alike), optimizer step.  `output_layer_step` is the step of an
+output layer alone (`output_layers.py`, and its share of the step in
+`training_step.py`).
 """
 import itertools
 from typing import Callable, Dict, List, Tuple
@@ -55,6 +57,7 @@ OUTPUT_KIND = {
     "elmo_sub": "subword",
 }
 SPARSE_KINDS = ("sampled",)
+NUM_TARGET_BATCHES = 2  # target batches an output layer step cycles through
 
 
 class NoOutputLayer(OutputLayer):
@@ -92,6 +95,34 @@ def build_optimizer(module: torch.nn.Module, sparse: bool) -> torch.optim.Optimi
     parameters = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
     settings = {"type": "dense_sparse_adam" if sparse else "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-6}
     return Optimizer.from_params(model_parameters=parameters, params=Params(settings))
+
+
+def output_layer_step(
+    kind: str, corpus: SyntheticCorpus, input_dim: int, num_targets: int, config: Config
+) -> Callable[[], None]:
+    """A training step of one output layer alone (see the docstring of `output_layers.py`)."""
+    device = config.device
+    layer = build_output_layer(kind, input_dim, corpus, config).to(device).train()
+    optimizer = build_optimizer(layer, sparse=kind in SPARSE_KINDS)
+    rng = corpus.rng(stream=20)
+    hidden = [torch.randn(num_targets, input_dim, device=device, requires_grad=True) for _ in range(2)]
+    batches = itertools.cycle(
+        [[torch.from_numpy(corpus.sample_ids((num_targets,), rng)).to(device) for _ in range(2)]
+         for _ in range(NUM_TARGET_BATCHES)]
+    )
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        targets = next(batches)
+        losses = []
+        for direction in (0, 1):
+            hidden[direction].grad = None
+            loss_sum, count = layer(hidden[direction], targets[direction], direction)
+            losses.append(loss_sum / count.clamp(min=1.0))
+        (0.5 * (losses[0] + losses[1])).backward()
+        optimizer.step()
+
+    return step
 
 
 def build_model(variant: str, size: ModelSize, corpus: SyntheticCorpus, config: Config) -> torch.nn.Module:

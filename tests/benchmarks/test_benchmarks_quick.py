@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from benchmarks import run_all
+from benchmarks import plots, run_all, suite
 from benchmarks.common import make_config
+from benchmarks.registry import SECTIONS
 from benchmarks.report import HEADLINE_PATTERN, headline_lines
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,7 +56,7 @@ def check_section(section, expected_headlines):
     ],
 )
 def test_benchmark_runs_and_reports(smoke_config, name, expected):
-    section = run_all.BENCHMARKS[name](smoke_config)
+    section = SECTIONS[name].run(smoke_config)
     check_section(section, expected)
     if name == "embedder":  # both embedders read the same weights: same vectors
         assert all(row[-1] < 1e-5 for row in section.tables[0].rows)
@@ -100,14 +101,14 @@ def test_quick_runs_skip_the_slow_full_softmax(smoke_config):
 
 
 def test_targets_are_checked():
-    checks = run_all.check_targets(
+    checks = suite.check_targets(
         {"elmo_c_step_vs_encoder_only_small": 1.01, "elmo_c_step_vs_encoder_only_paper": 1.2,
          "trainable_params_ratio_elmo_c_over_elmo": 0.15}
     )
     status = {what: result for what, _, result in checks}
     assert status["ELMo-C step <= 1.05x the encoder-only step, at every size"] == "MISSED"
     assert status["trainable parameters <= 20% of ELMo's"] == "met"
-    assert list(status.values()).count("not measured") == len(run_all.TARGETS) - 2
+    assert list(status.values()).count("not measured") == len(suite.TARGETS) - 2
 
 
 def test_run_all_by_path_writes_results(tmp_path, smoke_config):
@@ -124,7 +125,7 @@ def test_run_all_by_path_writes_results(tmp_path, smoke_config):
     results = (tmp_path / "RESULTS.md").read_text()
     for expected in ("# elmo_c benchmarks", "| cpu |", "| torch |", "## Headlines", "## 3. Trainable parameters"):
         assert expected in results
-    if run_all.plots.available():
+    if plots.available():
         assert (tmp_path / "figures" / "trainable_parameters.png").stat().st_size > 0
         assert "![figures/trainable_parameters.png](figures/trainable_parameters.png)" in results
 
@@ -133,7 +134,7 @@ def test_a_failing_benchmark_becomes_a_note_and_the_others_still_report(tmp_path
     def broken(config):
         raise RuntimeError("out of memory at V=2,000,000")
 
-    monkeypatch.setitem(run_all.BENCHMARKS, "output_layers", broken)
+    monkeypatch.setitem(SECTIONS, "output_layers", replace(SECTIONS["output_layers"], run=broken))
     argv = ["--smoke", "--only", "output_layers,parameters", "--output-dir", str(tmp_path),
             "--cache-dir", smoke_config.cache_dir]
     headlines = run_all.main(argv)
@@ -145,11 +146,11 @@ def test_a_failing_benchmark_becomes_a_note_and_the_others_still_report(tmp_path
 
 
 def test_busy_machine_warning_reads_the_load_recorded_at_the_start(monkeypatch):
-    monkeypatch.setattr(run_all.os, "cpu_count", lambda: 2)
-    assert run_all.busy_machine_warning({run_all.LOAD_AT_START: "0.23, 0.75, 1.11"}) == []
-    warning = run_all.busy_machine_warning({run_all.LOAD_AT_START: "1.59, 1.70, 1.98"})
+    monkeypatch.setattr(suite.os, "cpu_count", lambda: 2)
+    assert suite.busy_machine_warning({suite.LOAD_AT_START: "0.23, 0.75, 1.11"}) == []
+    warning = suite.busy_machine_warning({suite.LOAD_AT_START: "1.59, 1.70, 1.98"})
     assert "load average was 1.6 on 2 cores" in warning[0]
-    assert run_all.busy_machine_warning({}) == []
+    assert suite.busy_machine_warning({}) == []
 
 
 def test_memory_counts_weights_gradients_and_optimizer_state():

@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if sys.path[:1] != [ROOT]:
     sys.path.insert(0, ROOT)
 from benchmarks import bootstrap  # noqa: E402,F401  (this repository's `benchmarks`, not fairscale's)
-from benchmarks import scale  # noqa: E402
+from benchmarks import scale, scale_common, scale_targets  # noqa: E402
 from benchmarks.report import HEADLINE_PATTERN, headline_lines  # noqa: E402
 
 HEADLINES = [
@@ -39,7 +39,7 @@ HEADLINES = [
 
 @pytest.fixture(scope="module")
 def settings():
-    return scale.make_settings("smoke")
+    return scale_common.make_settings("smoke")
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +69,19 @@ def test_the_smoke_values_are_plausible(headlines):
 
 
 def test_a_measurement_in_its_own_process_returns_its_result(settings, tmp_path):
-    corpus = scale.prepare_corpus(settings, str(tmp_path), scales=(1,))
+    corpus = scale_common.prepare_corpus(settings, str(tmp_path), scales=(1,))
     spec = {"words": corpus.words_path, "config": settings.loader_config, "data_path": corpus.globs[1],
             "num_workers": 0, "batch_size": settings.loader_batch_size}
     isolated = dataclasses.replace(settings, isolate=True)
-    result = scale.run_child("loader", spec, isolated)
+    result = scale_common.run_child(scale_common.child_loader, spec, isolated)
     assert result["tokens"] > corpus.tokens[1] and result["peak_rss_mb"] > 0
     with pytest.raises(RuntimeError, match="No file matches"):
-        scale.run_child("loader", {**spec, "data_path": str(tmp_path / "missing-*.txt")}, isolated)
+        missing = {**spec, "data_path": str(tmp_path / "missing-*.txt")}
+        scale_common.run_child(scale_common.child_loader, missing, isolated)
 
 
 def test_too_little_disk_space_gives_a_smaller_table_with_a_note(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 99 * 2**30, 2**30))
-    rows, notes = scale._table_rows(scale.make_settings("full"), str(tmp_path))
+    rows, notes = scale_targets._table_rows(scale_common.make_settings("full"), str(tmp_path))
     assert rows == 200_000
     assert "1.0 GiB free" in notes[0] and "200,000 rows" in notes[1]
