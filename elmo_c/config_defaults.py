@@ -46,6 +46,60 @@ DEFAULTS = {
 }
 
 
+# The variables the plugin filled in, passed on to subprocesses (a pipeline's
+# `allennlp train` inherits the parent's environment, defaults included).
+DEFAULTED = "ELMO_C_DEFAULTED"
+
+
 def set_config_defaults() -> None:
+    # Inherited names count only while they still hold the fixture (a pipeline may set them).
+    inherited = filter(None, os.environ.get(DEFAULTED, "").split(","))
+    defaulted = {name for name in inherited if os.environ.get(name) == DEFAULTS.get(name)}
     for name, value in DEFAULTS.items():
-        os.environ.setdefault(name, value)
+        if name not in os.environ:
+            os.environ[name] = value
+            defaulted.add(name)
+    os.environ[DEFAULTED] = ",".join(sorted(defaulted))
+    _derive_embedder_dim()
+
+
+def _derive_embedder_dim() -> None:
+    """
+    `ELMO_C_DIM` (the downstream configs' ELMo-C size) from `ELMO_C_ARCHIVE` when the
+    user set the archive but not its size: 2 x the archive's projection_dim.
+    """
+    defaulted = os.environ[DEFAULTED].split(",")
+    if "ELMO_C_DIM" not in defaulted or "ELMO_C_ARCHIVE" in defaulted:
+        return
+    import json
+    import tarfile
+
+    try:
+        with tarfile.open(os.environ["ELMO_C_ARCHIVE"]) as archive:
+            config = json.load(archive.extractfile("config.json"))
+        os.environ["ELMO_C_DIM"] = str(2 * int(config["model"]["encoder"]["projection_dim"]))
+    except (OSError, KeyError, TypeError, ValueError, tarfile.TarError):
+        pass  # the embedder reports an unreadable archive, naming it
+
+
+def fallback_notice(path: str) -> str:
+    """
+    If `path` is the bundled fixture that an unset variable fell back to, a sentence
+    saying so (which variable, how to point it at real data); otherwise "".
+    """
+    defaulted = os.environ.get(DEFAULTED, "").split(",")
+    names = [name for name in defaulted if name in DEFAULTS and DEFAULTS[name] == path]
+    if not names:
+        return ""
+    return (
+        f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} not set, so the bundled fixture {path} "
+        f"is used: a toy run.  Export {names[0]} to use your own data."
+    )
+
+
+def variable_hint(path: str) -> str:
+    """`" (from $NAME)"` if a set ELMO_C_* variable holds `path`, so that an error names it; else ""."""
+    defaulted = os.environ.get(DEFAULTED, "").split(",")
+    names = [name for name, value in os.environ.items()
+             if name.startswith("ELMO_C_") and value == path and name not in defaulted]
+    return f" (from ${names[0]})" if names else ""

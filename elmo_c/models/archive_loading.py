@@ -18,6 +18,7 @@ from allennlp.models import Model
 from allennlp.models.archival import CONFIG_NAME, extracted_archive, get_weights_path
 from allennlp.nn.util import add_sentence_boundary_token_ids, read_state_dict, remove_sentence_boundaries
 
+from elmo_c.config_defaults import variable_hint
 from elmo_c.modules.bilm_encoder import BidirectionalLmEncoder
 from elmo_c.modules.input_layers import CharacterCnnInput, InputLayer
 
@@ -135,7 +136,7 @@ def _resolve(archive_file: str) -> str:
         return str(cached_path(archive_file))
     except FileNotFoundError:
         raise ConfigurationError(
-            f"The model archive {archive_file} does not exist: give the model.tar.gz written by "
+            f"The model archive {archive_file}{variable_hint(archive_file)} does not exist: give the model.tar.gz written by "
             f"`allennlp train` for an ELMo-C model (continuous_output_language_model)"
         ) from None
 

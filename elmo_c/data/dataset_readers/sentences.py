@@ -8,6 +8,8 @@ from allennlp.data.fields import TextField
 from allennlp.data.token_indexers import ELMoTokenCharactersIndexer, SingleIdTokenIndexer
 from allennlp.data.tokenizers import WhitespaceTokenizer
 
+from elmo_c.config_defaults import fallback_notice, variable_hint
+
 logger = logging.getLogger(__name__)
 
 
@@ -124,7 +126,12 @@ class SentencesDatasetReader(DatasetReader):
     def _sentences(self, file_path: str) -> Iterator[str]:
         paths = sorted(glob.glob(file_path)) if glob.has_magic(file_path) else [file_path]
         if not paths:
-            raise ConfigurationError(f"No file matches {file_path}: check the data path in the config")
+            raise ConfigurationError(
+                f"No file matches {file_path}{variable_hint(file_path)}: check the data path in the config"
+            )
+        notice = fallback_notice(file_path)
+        if notice:
+            logger.warning(notice)
         num_sentences = 0
         for path in paths:
             for sentence in self._lines(path):
@@ -137,7 +144,9 @@ class SentencesDatasetReader(DatasetReader):
         try:
             stream = open(path, "rb")
         except OSError as error:
-            raise ConfigurationError(f"Cannot read the corpus file {path}: {error.strerror}") from None
+            raise ConfigurationError(
+                f"Cannot read the corpus file {path}{variable_hint(path)}: {error.strerror}"
+            ) from None
         with stream:
             for line_number, raw in enumerate(stream, 1):
                 line = self._decode(raw, path, line_number).strip()

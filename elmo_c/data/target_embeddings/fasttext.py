@@ -9,6 +9,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.tqdm import Tqdm
 from allennlp.data import Vocabulary
 
+from elmo_c.config_defaults import variable_hint
 from elmo_c.data.target_embeddings.target_embeddings import EXACT, MISSING, SUBWORD, TargetEmbeddings
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class FastTextTargetEmbeddings(TargetEmbeddings):
 
     def _check_header(self) -> None:
         if not os.path.isfile(self.path):
-            raise ConfigurationError(f"FastText model {self.path} does not exist: check the path in the config")
+            raise ConfigurationError(f"FastText model {self.path}{variable_hint(self.path)} does not exist: check the path in the config")
         with open(self.path, "rb") as stream:
             header = stream.read(8)
         if len(header) < 8 or struct.unpack("<i", header[:4])[0] != _FASTTEXT_MAGIC:

@@ -5,6 +5,7 @@ import numpy
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 
+from elmo_c.config_defaults import variable_hint
 from elmo_c.data.target_embeddings.target_embeddings import TargetEmbeddings, align_by_word
 
 
@@ -60,7 +61,7 @@ class NpyTargetEmbeddings(TargetEmbeddings):
 
     def _load_matrix(self) -> numpy.ndarray:
         if not os.path.isfile(self.path):
-            raise ConfigurationError(f"Target vector file {self.path} does not exist: check the path in the config")
+            raise ConfigurationError(f"Target vector file {self.path}{variable_hint(self.path)} does not exist: check the path in the config")
         try:
             vectors = numpy.load(self.path, mmap_mode="r")
         except (OSError, ValueError, EOFError) as error:

@@ -10,6 +10,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 
 from elmo_c.common.atomic import atomic_output_path
+from elmo_c.config_defaults import fallback_notice
 from elmo_c.data.counted_vocabulary import token_counts
 from elmo_c.data.target_embeddings import postprocessing
 
@@ -150,6 +151,9 @@ class TargetEmbeddings(Registrable):
         """Reads (or fetches from the cache) the aligned table; idempotent."""
         if self._matrix is not None:
             return
+        notice = fallback_notice(self.source_path)
+        if notice:
+            logger.warning(notice)
         words = self._vocab_words()
         cache_path = self._cache_path(words)
         cached = self._load_cache(cache_path, len(words))

@@ -9,6 +9,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.tqdm import Tqdm
 from allennlp.data import Vocabulary
 
+from elmo_c.config_defaults import variable_hint
 from elmo_c.data.target_embeddings.target_embeddings import TargetEmbeddings, align_by_word
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class TextTargetEmbeddings(TargetEmbeddings):
 
     def _read_file(self, wanted: set) -> Tuple[Dict[str, int], List[numpy.ndarray]]:
         if not os.path.isfile(self.path):
-            raise ConfigurationError(f"Target vector file {self.path} does not exist: check the path in the config")
+            raise ConfigurationError(f"Target vector file {self.path}{variable_hint(self.path)} does not exist: check the path in the config")
         try:
             return self._parse(wanted)
         except (EOFError, OSError, zlib.error) as error:
