@@ -32,7 +32,7 @@ against ELMo and against the untrained encoder, with a paired t-test.
 
 Every cell (a pretraining, an evaluation, a tagger) is kept under `--output` and
 reused on a rerun, so the study resumes where it stopped and a subset can be
-asked for.  `--quick` runs the whole pipeline on the bundled fixtures in a few
+asked for; `--report-only` reports the downstream cells finished so far.  `--quick` runs the whole pipeline on the bundled fixtures in a few
 minutes (a smoke test, not a result).  Writes `benchmarks/RESULTS_quality.md`
 (or `--results`), a PNG plot beside it, and prints one headline a line
 (`quality_<task>_<variant>_mean = ...`).
@@ -53,7 +53,7 @@ sys.path.insert(0, REPOSITORY)
 
 from elmo_c import pipeline  # noqa: E402
 from elmo_c.config_defaults import FIXTURES  # noqa: E402
-from elmo_c.pipeline.controls import make_untrained_archive  # noqa: E402
+from elmo_c.pipeline.downstream import test_metrics_path  # noqa: E402
 
 RAW_TARGETS = {
     "model.output_layer.target_embeddings.centre": None,
@@ -108,7 +108,7 @@ def main() -> None:
             run_dir, "elmo_c@time", {**corpus, "train": longer}, time_environment, args.epochs, args
         )
     reference = pretrained.get("elmo_c") or next(iter(pretrained.values()))
-    untrained_archive = make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
+    untrained_archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
     pretrained["untrained"] = {
         "archive": untrained_archive,
         "validation": pipeline.evaluate_pretrained(
@@ -117,7 +117,7 @@ def main() -> None:
     }
     downstream = _downstream(run_dir, pretrained, task_data, args)
     rows = {name: {**cell, "scores": downstream.get(name, {})} for name, cell in pretrained.items()}
-    rows["none"] = {"scores": downstream["none"]}
+    rows["none"] = {"scores": downstream.get("none", {})}
     text, headlines = report(rows, args, time.time() - started)
     with open(args.results, "w") as stream:
         stream.write(text)
@@ -277,10 +277,18 @@ def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, 
         for task_name in args.tasks:
             task, prefix, _ = STUDY_TASKS[task_name]
             for name, archive in cells:
-                metrics = pipeline.train_and_evaluate(
-                    os.path.join(run_dir, "downstream", name), task, task_data[task_name], archive,
-                    args.downstream_epochs, seed=seed, name=f"{prefix}_seed{seed}", title=f"over {name}",
-                )
+                directory, cell = os.path.join(run_dir, "downstream", name), f"{prefix}_seed{seed}"
+                if args.report_only:
+                    path = test_metrics_path(directory, task, cell)
+                    if not os.path.exists(path):
+                        continue
+                    with open(path) as stream:
+                        metrics = json.load(stream)
+                else:
+                    metrics = pipeline.train_and_evaluate(
+                        directory, task, task_data[task_name], archive, args.downstream_epochs, seed=seed,
+                        name=cell, title=f"over {name}",
+                    )
                 scores.setdefault(name, {}).setdefault(task_name, {})[seed] = metrics[TASKS[task_name]]
     return scores
 
@@ -403,7 +411,8 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
             for other in ("elmo", "untrained"):
                 if other in rows and other != name:
                     difference = paired_difference(scores, rows[other]["scores"].get(task, {}))
-                    versus += [f"{_f(difference['mean'])} +- {_f(difference['sd'])}", _f(difference["p"], 3)]
+                    shown = f"{_f(difference['mean'])} +- {_f(difference['sd'])}" if difference["n"] else ""
+                    versus += [shown, _f(difference["p"], 3)]
                 else:
                     versus += ["", ""]
             lines.append(f"| {name} | {_f(mean)} | {_f(sd)} | {len(scores)} | " + " | ".join(versus) + " |")
@@ -457,6 +466,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="tagger seeds per cell (default 3)")
     parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs of every variant (default 1)")
     parser.add_argument("--equal-time", action="store_true", help="also ELMo-C with ELMo's pretraining time")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the downstream cells already finished; train none (while a study runs)")
     parser.add_argument("--tasks", default=",".join(STUDY_TASKS),
                         help=f"comma-separated downstream tasks, among {', '.join(STUDY_TASKS)} (default: all)")
     parser.add_argument("--downstream-epochs", type=int, default=10, help="downstream training epochs (default 10)")

@@ -131,7 +131,7 @@ def train_and_evaluate(
             run_dir, f"{task}-train-{name}", environment, skip_if=os.path.join(model_dir, "model.tar.gz"),
         ),
     )
-    metrics_file = os.path.join(run_dir, f"{task}_test_metrics_{name}.json")
+    metrics_file = test_metrics_path(run_dir, task, name)
     stage(
         f"Evaluating the {spec.title} {title} on the test split",
         lambda: run_allennlp(
@@ -142,6 +142,11 @@ def train_and_evaluate(
     )
     with open(metrics_file) as stream:
         return json.load(stream)
+
+
+def test_metrics_path(run_dir: str, task: str, name: str) -> str:
+    """Where `train_and_evaluate` keeps the test metrics of `name` on `task`."""
+    return os.path.join(run_dir, f"{task}_test_metrics_{name}.json")
 
 
 def train_and_evaluate_tagger(
