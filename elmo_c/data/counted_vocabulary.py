@@ -112,3 +112,11 @@ def _vocabulary_directory(directory: str) -> Optional[str]:
 def token_counts(vocab: Vocabulary, namespace: str = "tokens") -> Optional[numpy.ndarray]:
     """The counts of `namespace`'s tokens if `vocab` recorded them (a `CountedVocabulary`), else `None`."""
     return vocab.counts(namespace) if isinstance(vocab, CountedVocabulary) else None
+
+
+# Distributed training rewrites the config's vocabulary to {"type": "from_files"}
+# (the workers read what the primary built), and archives keep that type: vocabularies
+# read from files must keep their counts too, or the workers would centre the targets
+# differently from a single process.  Without a counts file nothing changes.
+Vocabulary.register("from_files", constructor="from_files", exist_ok=True)(CountedVocabulary)
+Vocabulary.register("extend", constructor="from_files_and_instances", exist_ok=True)(CountedVocabulary)

@@ -74,3 +74,10 @@ def test_the_trained_archive_carries_the_counts(elmo_c_archive):
     assert isinstance(vocab, CountedVocabulary)
     counts = vocab.counts("tokens")
     assert counts is not None and counts[vocab.get_token_index("</S>")] > 0
+
+
+def test_vocabularies_read_from_files_keep_their_counts(instances, tmp_path):
+    # What distributed workers (and archives of distributed runs) are built with.
+    CountedVocabulary.from_instances(instances).save_to_files(str(tmp_path / "vocabulary"))
+    vocab = Vocabulary.from_params(Params({"type": "from_files", "directory": str(tmp_path / "vocabulary")}))
+    assert vocab.counts("tokens") is not None and vocab.counts("tokens").sum() > 0
