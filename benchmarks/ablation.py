@@ -137,7 +137,9 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace) -> str:
         f"sentences, {args.epochs} pass(es), seed {args.seed}, one setting changed at a time against `centred` "
         "(the default); evaluated on PTB valid, sentence boundaries left out.  `constant`: the best constant "
         "prediction's cosine; `unigram`: the most frequent training words.  One seed: differences of a "
-        "few thousandths are within what another seed moves them.",
+        "few thousandths are within what another seed moves them.  Minutes are wall-clock on a machine "
+        "shared with other jobs: not a speed comparison.  `glove` is measured on the words GloVe has "
+        "(PTB's `<unk>` has no GloVe vector), so its baselines differ a little.",
         "",
         "| setting | minutes | " + " | ".join(INTRINSIC[:-1]) + " |",
         "|---|---|" + "---|" * (len(INTRINSIC) - 1),
