@@ -446,8 +446,7 @@ def _plot(rows: Dict[str, Dict], path: str) -> None:
         axis.bar(names, [m for m, _ in statistics], yerr=[0 if s != s else s for _, s in statistics], capsize=4)
         axis.set_title(f"{task} (mean +- sd over seeds)")
         axis.tick_params(axis="x", labelrotation=45)
-        low = min(m - (0 if s != s else s) for m, s in statistics)
-        axis.set_ylim(bottom=max(0.0, low - 0.05))
+        axis.set_ylim(bottom=0.0)  # a cut axis would make small differences look large
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
