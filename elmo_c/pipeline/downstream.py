@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from elmo_c.pipeline.data import prepare_wnut
-from elmo_c.pipeline.pretraining import elmo_c_dim
-from elmo_c.pipeline.runner import ROOT, run_allennlp, stage
+from elmo_c.config_defaults import elmo_c_dim
+from elmo_c.pipeline.runner import ROOT, run_allennlp, seed_overrides, stage
 
 # "untrained": the same embedder over the untrained control's weights
 # (`controls.make_untrained_archive`): what pretraining adds is elmo_c minus untrained.
@@ -118,9 +118,7 @@ def train_and_evaluate(
     if archive:
         environment.update(ELMO_C_EMBEDDER="true", ELMO_C_ARCHIVE=archive, ELMO_C_DIM=str(elmo_c_dim(archive)))
     model_dir = os.path.join(run_dir, task, name)
-    override_dict = {"trainer.num_epochs": epochs} if epochs else {}
-    if seed is not None:
-        override_dict.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
+    override_dict = {**({"trainer.num_epochs": epochs} if epochs else {}), **seed_overrides(seed)}
     overrides = ["-o", json.dumps(override_dict)] if override_dict else []
     config = os.path.join(ROOT, "training_config", "downstream", spec.config)
     stage(

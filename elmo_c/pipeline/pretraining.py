@@ -1,15 +1,14 @@
 """
 Pretraining stages: FastText targets for a corpus (`allennlp build-targets`), the
 small ELMo-C trained on it (`allennlp train`), its validation metrics (`allennlp
-evaluate`), the same model untrained for comparison, and an archive's
-representation size.
+evaluate`) and the same model untrained for comparison.
 """
 import json
 import os
-import tarfile
 from typing import Dict
 
-from elmo_c.pipeline.runner import PRETRAIN_CONFIG, ROOT, run_allennlp, stage
+from elmo_c.pipeline.controls import fresh_model
+from elmo_c.pipeline.runner import PRETRAIN_CONFIG, ROOT, run_allennlp, seed_overrides, stage
 
 
 def build_targets(run_dir: str, train_path: str, dim: int) -> str:
@@ -54,10 +53,7 @@ def pretrain(
     """
     pretrain_dir = os.path.join(run_dir, "pretrain")
     config = os.path.join(ROOT, config)
-    all_overrides = {"trainer.num_epochs": epochs}
-    if seed is not None:
-        all_overrides.update(random_seed=seed, numpy_seed=seed, pytorch_seed=seed)
-    all_overrides.update(overrides or {})
+    all_overrides = {"trainer.num_epochs": epochs, **seed_overrides(seed), **(overrides or {})}
     shown_config = os.path.relpath(config, ROOT) if config.startswith(ROOT + os.sep) else config
     stage(
         f"Pretraining {title} ({epochs} epoch(s), {shown_config}"
@@ -87,32 +83,15 @@ def evaluate_pretrained(
 
 def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
     """The archived model's architecture and vocabulary, freshly initialised with its seed."""
-    from allennlp.common import Params
-    from allennlp.common.util import prepare_environment
-    from allennlp.data import DatasetReader, Vocabulary
+    from allennlp.data import DatasetReader
     from allennlp.data.data_loaders import MultiProcessDataLoader
-    from allennlp.models import Model
     from allennlp.models.archival import extracted_archive
     from allennlp.training.util import evaluate
 
-    import elmo_c  # noqa: F401  (registers the plugin)
-
     with extracted_archive(archive_path) as directory:  # the config and vocabulary; the weights are not needed
-        config = Params.from_file(os.path.join(directory, "config.json"))
-        # The vocabulary's own class (the `counted` one keeps the word counts the baselines need).
-        vocab_type = config.get("vocabulary", {}).get("type", Vocabulary.default_implementation)
-        vocab = Vocabulary.resolve_class_name(vocab_type)[0].from_files(os.path.join(directory, "vocabulary"))
+        config, model = fresh_model(directory)
     reader_params = config.get("validation_dataset_reader", None) or config.get("dataset_reader")
     reader = DatasetReader.from_params(reader_params.duplicate())
-    prepare_environment(config)
-    model = Model.from_params(vocab=vocab, params=config.pop("model"))
     loader = MultiProcessDataLoader(reader, validation_path, batch_size=64)
     loader.index_with(model.vocab)
     return evaluate(model, loader, cuda_device=-1)
-
-
-def elmo_c_dim(archive_path: str) -> int:
-    """The size of an ELMo-C archive's representations: both directions' projections."""
-    with tarfile.open(archive_path) as archive:
-        config = json.load(archive.extractfile("config.json"))
-    return 2 * config["model"]["encoder"]["projection_dim"]

@@ -47,6 +47,11 @@ def run_allennlp(
         sys.exit(f"\n`allennlp {arguments[0]}` failed (exit {result.returncode}); end of {log_path}:\n{tail}")
 
 
+def seed_overrides(seed: int = None) -> Dict[str, int]:
+    """AllenNLP's three seeds set to `seed` (as `-o` overrides); none for `None`."""
+    return {} if seed is None else {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
+
+
 def stage(title: str, work):
     """Prints `title`, runs `work()` and prints how long it took; returns its result."""
     print(f"\n==> {title}", flush=True)

@@ -1,5 +1,5 @@
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 from allennlp.data import Vocabulary
@@ -55,6 +55,7 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
     top_k = (1, 10)
     max_ranked_positions = 1024
     _ranking_chunk = 64
+    _has_word_scores = True  # False where the layer has no distribution over words (subword_softmax)
 
     def __init__(
         self,
@@ -99,23 +100,23 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
                 self._record_ranking(self.head(direction), hidden, targets)
         return loss_sum, count
 
-    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> Optional[torch.Tensor]:
+    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         """
         `(positions, num_word_classes)` scores that order the words as their
-        probabilities do (logits or log-probabilities), or `None` if the layer has no
-        word-level distribution.
+        probabilities do (logits or log-probabilities).  A layer without a word-level
+        distribution sets `_has_word_scores` to `False` instead.
         """
         return head(hidden)
 
     def _record_ranking(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> None:
+        if not self._has_word_scores:
+            return
         measured = self.ranking.is_measured(targets)
         hidden = hidden[measured][: self.max_ranked_positions]
         targets = targets[measured][: self.max_ranked_positions]
         candidates = self.ranking.measured[1:]  # class i is word i + 1
         for start in range(0, len(targets), self._ranking_chunk):
             scores = self._word_scores(head, hidden[start : start + self._ranking_chunk])
-            if scores is None:
-                return
             chunk_targets = targets[start : start + self._ranking_chunk]
             scores = scores.float().masked_fill(~candidates, float("-inf"))
             own = scores.gather(1, self.class_ids(chunk_targets).unsqueeze(1))
@@ -132,8 +133,6 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
         nll = self._nll.get_metric(reset)
         ranking = self.ranking.get_metrics(reset)
         return {"nll": nll, "perplexity": _exp(nll), **(ranking if self._has_word_scores and not self.training else {})}
-
-    _has_word_scores = True
 
 
 def _exp(value: float) -> float:

@@ -161,9 +161,6 @@ class SubwordSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
     # Pieces are predicted as a bag, so there is no distribution over words to rank.
     _has_word_scores = False
 
-    def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> None:
-        return None
-
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         log_probs = torch.nn.functional.log_softmax(head(hidden), dim=-1)
         pieces = self.piece_ids[targets].long()
