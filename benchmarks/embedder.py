@@ -12,7 +12,8 @@ Zipf-distributed words (lengths 5 to 40, in batches, character ids from
 `batch_to_ids`), in evaluation mode without gradients, as for feature extraction.
 
 How: one step embeds every batch; `timing.measure` (warm-up steps, interleaved
-repeats, median); sentences/s = sentences / median step time.
+rounds in a random order, median); sentences/s = sentences / median step time; the
+ratio is paired by round, with its 95% bootstrap interval (`intervals.py`).
 
     .venv/bin/python benchmarks/embedder.py [--quick] [--device cpu|cuda]
 """
@@ -30,7 +31,8 @@ from allennlp.modules.elmo import Elmo, batch_to_ids
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize, SyntheticCorpus
-from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
+from benchmarks.intervals import add_headline, timing_ratio
+from benchmarks.report import Benchmark, Plot, Section, Table, describe
 from benchmarks.timing import measure
 from elmo_c.commands.export_elmo import export_elmo
 from elmo_c.models.archive_loading import PretrainedBiLm
@@ -127,12 +129,14 @@ def run(config: Config) -> Section:
             rate = config.embedder_sentences / timings[name].median
             table.add(size_name, LABELS[name], rate, 1e3 * timings[name].median, timings[name].spread, difference)
             series[LABELS[name]].append(rate)
-        section.headlines[f"embedder_vs_allennlp_elmo_throughput_ratio_{size_name}"] = ratio(
-            timings["allennlp"].median, timings["elmo_c"].median
+        add_headline(
+            section, f"embedder_vs_allennlp_elmo_throughput_ratio_{size_name}",
+            timing_ratio(timings["allennlp"], timings["elmo_c"]),
         )
-    section.headlines["embedder_vs_allennlp_elmo_throughput_ratio"] = section.headlines[
-        f"embedder_vs_allennlp_elmo_throughput_ratio_{config.embedder_sizes[-1]}"
-    ]
+    add_headline(
+        section, "embedder_vs_allennlp_elmo_throughput_ratio",
+        section.intervals[f"embedder_vs_allennlp_elmo_throughput_ratio_{config.embedder_sizes[-1]}"],
+    )
     section.tables.append(table)
     section.notes.append(
         f"The headline without a size is at the largest size measured, {config.embedder_sizes[-1]}; "

@@ -11,8 +11,9 @@ by step like AllenNLP's.  Inputs are random `(batch, 20, projection_dim)` states
 requiring grad (the character CNN's output in training), no padding; the loss is
 the sum of the top layer.
 
-How: `timing.measure` (warm-up steps, interleaved repeats, median), all encoders
-of a size in one interleaved run.
+How: `timing.measure` (warm-up steps, interleaved rounds in a random order,
+median), all encoders of a size in one measurement; the speedup is paired by round,
+with its 95% bootstrap interval (`intervals.py`).
 
     .venv/bin/python benchmarks/encoder.py [--quick] [--device cpu|cuda]
 """
@@ -27,6 +28,7 @@ from allennlp.modules.elmo_lstm import ElmoLstm
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize
+from benchmarks.intervals import add_headline, timing_ratio
 from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import measure
 from elmo_c.modules.bilm_encoder import BidirectionalLmEncoder
@@ -80,9 +82,8 @@ def run(config: Config) -> Section:
                 1e3 * timing.median, ratio(timing.median, timings["fused"].median), timing.spread,
             )
             series[LABELS[name]].append(1e3 * timing.median)
-        section.headlines[f"fused_lstm_vs_elmo_lstm_speedup_{size_name}"] = ratio(
-            timings["elmo_lstm"].median, timings["fused"].median
-        )
+        speedup = timing_ratio(timings["elmo_lstm"], timings["fused"])
+        add_headline(section, f"fused_lstm_vs_elmo_lstm_speedup_{size_name}", speedup)
     section.tables.append(table)
     section.plots.append(
         Plot(

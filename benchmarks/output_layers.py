@@ -13,10 +13,12 @@ sparse gradients, as `training_config/elmo.jsonnet`).  Target ids are drawn from
 Zipf's law over the vocabulary (2 different batches, cycled).
 
 How: for each vocabulary size the layers are built, then timed together with
-`timing.measure` (warm-up steps, at least one per batch, then interleaved repeats,
-median): the warm-up also reads every target row of the batches once, as a long
-training run has (ELMo-C's table is memory-mapped: the first read of a page costs
-a page fault, once per page over the whole run).  They are timed together with
+`timing.measure` (warm-up steps, at least one per batch, then rounds in a random
+order, every layer called as many times per round; median; ratios paired by round,
+with 95% bootstrap intervals, `intervals.py`): the warm-up also reads every target
+row of the batches once, as a long training run has (ELMo-C's table is
+memory-mapped: the first read of a page costs a page fault, once per page over the
+whole run).  They are timed together with
 the continuous layer at the smallest vocabulary, so that the ratio of the
 continuous layer's time at V to its time at the smallest V comes from the same
 interleaved measurement.  A layer whose training memory (16 bytes per parameter,
@@ -34,6 +36,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from benchmarks import plots
 from benchmarks.common import Config, SyntheticCorpus
+from benchmarks.intervals import Interval, add_headline, timing_ratio
 from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
 from benchmarks.timing import Timing, measure
 from benchmarks.variants import (
@@ -105,16 +108,21 @@ def run(config: Config) -> Section:
     vocab_sizes = sorted(config.output_vocab_sizes)
     reference = config.corpus(vocab_sizes[0])
     medians: Dict[Tuple[int, str], Optional[float]] = {}
+    speedups: Dict[Tuple[int, str], Interval] = {}
     for vocab_size in vocab_sizes:
         corpus = reference if vocab_size == reference.vocab_size else config.corpus(vocab_size)
         timings, skipped = _time_vocabulary(corpus, reference, config)
         medians.update(_add_rows(table, vocab_size, timings, skipped))
+        speedups.update(
+            {(vocab_size, kind): timing_ratio(timing, timings["continuous"]) for kind, timing in timings.items()}
+        )
         if REFERENCE in timings:
-            section.headlines[f"continuous_output_time_ratio_V{vocab_size}_over_V{vocab_sizes[0]}"] = ratio(
-                timings["continuous"].median, timings[REFERENCE].median
+            add_headline(
+                section, f"continuous_output_time_ratio_V{vocab_size}_over_V{vocab_sizes[0]}",
+                timing_ratio(timings["continuous"], timings[REFERENCE]),
             )
     section.tables.append(table)
-    _headlines(section, medians, vocab_sizes)
+    _headlines(section, speedups, vocab_sizes)
     section.notes.append(
         "The ratio of the continuous layer's time at V to its time at the smallest V is measured within the "
         "same interleaved run (the smallest-V layer is timed again with every vocabulary size)."
@@ -143,14 +151,12 @@ def _add_rows(
     return medians
 
 
-def _headlines(section: Section, medians: Dict[Tuple[int, str], Optional[float]], vocab_sizes: List[int]) -> None:
+def _headlines(section: Section, speedups: Dict[Tuple[int, str], Interval], vocab_sizes: List[int]) -> None:
     """Continuous vs sampled at every V; vs adaptive and vs full softmax at the largest V where they ran."""
     for kind, every_size in (("sampled", True), ("adaptive", False), ("softmax", False)):
-        measured = [v for v in vocab_sizes if medians[(v, kind)] is not None]
+        measured = [v for v in vocab_sizes if (v, kind) in speedups]
         for vocab_size in measured if every_size else measured[-1:]:
-            section.headlines[f"continuous_vs_{kind}_output_speedup_V{vocab_size}"] = ratio(
-                medians[(vocab_size, kind)], medians[(vocab_size, "continuous")]
-            )
+            add_headline(section, f"continuous_vs_{kind}_output_speedup_V{vocab_size}", speedups[(vocab_size, kind)])
 
 
 def _plot(medians: Dict[Tuple[int, str], Optional[float]], vocab_sizes: List[int]) -> Plot:

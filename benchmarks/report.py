@@ -8,7 +8,11 @@ can grep (`HEADLINE_PATTERN`).
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+if TYPE_CHECKING:  # both import this module
+    from benchmarks.intervals import Interval
+    from benchmarks.machine_state import MachineState
 
 HEADLINE_PATTERN = re.compile(r"^[a-z][A-Za-z0-9_]* = (-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?|nan|-?inf)$")
 
@@ -61,6 +65,9 @@ class Section:
     notes: List[str] = field(default_factory=list)
     plots: List[Plot] = field(default_factory=list)
     seconds: float = 0.0
+    # The 95% intervals of headlines that have them (`intervals.add_headline`), by headline.
+    intervals: Dict[str, "Interval"] = field(default_factory=dict)
+    machine_state: Optional["MachineState"] = None
 
     def to_markdown(self, plot_files: Sequence[str] = ()) -> str:
         parts = [f"## {self.title}", "", self.description.strip(), ""]
@@ -75,6 +82,8 @@ class Section:
         if plot_files:
             parts.append("")
         parts.append(f"_This benchmark took {self.seconds:.0f} s._")
+        if self.machine_state is not None:
+            parts += ["", f"_Machine during this benchmark: {self.machine_state.describe()}._"]
         return "\n".join(parts) + "\n"
 
 

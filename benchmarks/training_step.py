@@ -11,13 +11,15 @@ them, the continuous output layer alone at the same size and number of targets
 (`variants.output_layer_step`), timed in the same run, gives its share of the
 ELMo-C step.
 
-How: per encoder size, the variants are built and timed together with
-`timing.measure` (warm-up steps, at least one per batch so that every row of
-ELMo-C's memory-mapped table the batches need has been read once, as in a long
-run; interleaved repeats; median), in as few groups
-as the memory budget allows (16 bytes per parameter; ELMo-C, the encoder alone and
-the continuous layer alone always share the first group).  tokens/s = tokens per
-batch / median step time.
+How: per encoder size, the variants are built (seeded: the same weights in every
+run) and timed together with `timing.measure_rounds` (warm-up steps, at least one
+per batch so that every row of ELMo-C's memory-mapped table the batches need has
+been read once, as in a long run; then rounds, each in a random order, every
+variant called as many times per round), in as few groups as the memory budget
+allows (16 bytes per parameter; ELMo-C, the encoder alone and the continuous layer
+alone always share the first group).  tokens/s = tokens per batch / median step
+time.  Ratios are paired by round and come with 95% bootstrap intervals
+(`intervals.py`); so do the differences of what the steps are made of.
 
     .venv/bin/python benchmarks/training_step.py [--quick] [--device cpu|cuda]
 """
@@ -26,12 +28,20 @@ if not __package__:  # run by path: see bootstrap.py
 
 import gc
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 from benchmarks import plots
 from benchmarks.common import SIZES, Config, ModelSize, SyntheticCorpus
-from benchmarks.report import Benchmark, Plot, Section, Table, describe, ratio
-from benchmarks.timing import Timing, measure
+from benchmarks.intervals import (
+    MIN_ROUNDS,
+    Interval,
+    add_headline,
+    impossible_ordering,
+    timing_difference,
+    timing_ratio,
+)
+from benchmarks.report import Benchmark, Plot, Section, Table, describe
+from benchmarks.timing import Measurement, Timing, measure_rounds
 from benchmarks.variants import (
     LABELS,
     STEP_VARIANTS,
@@ -46,6 +56,12 @@ from benchmarks.variants import (
 OUTPUT_ONLY = "continuous_output_only"
 FIRST_GROUP = ("encoder_only", "elmo_c")
 NUM_BATCHES = 2
+STEP_LABELS = {**LABELS, OUTPUT_ONLY: "continuous output layer alone"}
+# (step, a strict part of its work): the step cannot be the faster of the two.
+STRICT_PARTS = (
+    *((variant, "encoder_only") for variant in ("elmo_c", "elmo", "elmo_a", "elmo_sub")),
+    ("elmo_c", OUTPUT_ONLY),
+)
 
 
 def _groups(size: ModelSize, corpus: SyntheticCorpus, config: Config) -> List[List[str]]:
@@ -66,7 +82,7 @@ def _groups(size: ModelSize, corpus: SyntheticCorpus, config: Config) -> List[Li
 
 def _time_group(
     variants: List[str], size: ModelSize, corpus: SyntheticCorpus, config: Config, with_output_only: bool
-) -> Dict[str, Timing]:
+) -> Measurement:
     steps: Dict[str, Callable[[], None]] = {}
     batch_size, length = config.batch(size.name)
     for variant in variants:
@@ -78,10 +94,10 @@ def _time_group(
         targets = batch_size * (length - 1)
         steps[OUTPUT_ONLY] = output_layer_step("continuous", corpus, size.projection_dim, targets, config)
     warmup, repeats = config.repetitions(size.name, min_warmup=NUM_BATCHES)
-    timings = measure(steps, warmup, repeats, config.device)
+    measurement = measure_rounds(steps, warmup, repeats, config.device, seed=config.seed)
     del steps
     gc.collect()
-    return timings
+    return measurement
 
 
 def run(config: Config) -> Section:
@@ -90,31 +106,42 @@ def run(config: Config) -> Section:
     corpus = config.corpus()
     table = Table(
         f"Training step at V={config.vocab_size:,} (median over {config.repeats} rounds)",
-        ["size", "batch", "variant", "ms / step", "tokens / s", "time / ELMo-C's", "spread"],
+        ["size", "batch", "variant", "ms / step", "tokens / s", "time / ELMo-C's [95% CI]", "spread"],
     )
     tokens_per_second: Dict[str, List[float]] = {LABELS[v]: [] for v in STEP_VARIANTS}
-    shares, composition = [], []
+    shares: List[Interval] = []
+    composition, schedules, errors = [], [], []
     for size_name in config.step_sizes:
         size = SIZES[size_name]
         timings: Dict[str, Timing] = {}
         for index, group in enumerate(_groups(size, corpus, config)):
-            timings.update(_time_group(group, size, corpus, config, with_output_only=index == 0))
+            measurement = _time_group(group, size, corpus, config, with_output_only=index == 0)
+            timings.update(measurement.timings)
+            schedules.append(f"{size_name}, {', '.join(measurement.timings)}: {measurement.describe()}")
         for variant, rate in _add_rows(table, size, timings, config).items():
             tokens_per_second[LABELS[variant]].append(rate)
-        shares.append(ratio(timings[OUTPUT_ONLY].median, timings["elmo_c"].median))
+        shares.append(timing_ratio(timings[OUTPUT_ONLY], timings["elmo_c"]))
         _size_headlines(section, size_name, timings, shares[-1])
-        composition.append(_composition(size_name, timings))
-    section.headlines["continuous_output_share_of_elmo_c_step"] = max(shares)
+        text, size_errors = _composition(size_name, timings)
+        composition.append(text)
+        errors += size_errors + _impossible_orderings(size_name, timings)
+    add_headline(section, "continuous_output_share_of_elmo_c_step", max(shares, key=lambda share: share.estimate))
     section.tables.append(table)
     section.notes += [
-        "`time / ELMo-C's` > 1 means slower than ELMo-C.  `spread` = (max - min) / median of the samples.",
+        *errors,
+        "`time / ELMo-C's` > 1 means slower than ELMo-C: the geometric mean over rounds of the per-round ratio "
+        "of medians, with its 95% bootstrap interval (so are the headline ratios; variants timed in different "
+        "memory groups are not paired).  `spread` = (max - min) / median of the samples.",
+        "Schedule: " + "; ".join(schedules) + ".",
         "`continuous_output_share_of_elmo_c_step` (no size) is the largest share over the sizes measured.",
         "`allennlp_elmo_step_vs_encoder_only_<size>` bounds `elmo_c_vs_allennlp_elmo_step_speedup_<size>`: it is "
         "the speedup over AllenNLP's recipe of our model with no output layer at all.",
-        "What the steps are made of (medians, ms): " + "; ".join(composition) + ".  On a CPU the flops of the "
-        "LSTMs dominate at every size, while the sampled softmax costs about the same per target whatever the "
-        "encoder, so the speedup over ELMo is bounded by (encoder + softmax) / encoder; the paper's 4.2x was "
-        "measured on GPUs, where the LSTMs are cheap and the 800K-row softmax and its sparse updates are not.",
+        "What the steps are made of (encoder and recipe: medians, ms; the parts: mean over rounds of the paired "
+        "difference with the encoder-only step, ms, 95% interval): " + "; ".join(composition) + ".  On a CPU the "
+        "flops of the LSTMs dominate at every size, while the sampled softmax costs about the same per target "
+        "whatever the encoder, so the speedup over ELMo is bounded by (encoder + softmax) / encoder; the paper's "
+        "4.2x was measured on GPUs, where the LSTMs are cheap and the 800K-row softmax and its sparse updates "
+        "are not.",
     ]
     section.plots.append(_plot(config.step_sizes, tokens_per_second, config.vocab_size))
     section.seconds = time.perf_counter() - started
@@ -124,47 +151,84 @@ def run(config: Config) -> Section:
 def _add_rows(table: Table, size: ModelSize, timings: Dict[str, Timing], config: Config) -> Dict[str, float]:
     """A row per variant and one for the output layer alone; returns each variant's tokens/s."""
     batch_size, length = config.batch(size.name)
-    batch, elmo_c = f"{batch_size}x{length}", timings["elmo_c"].median
+    batch, elmo_c = f"{batch_size}x{length}", timings["elmo_c"]
     rates = {}
     for variant in STEP_VARIANTS:
         timing = timings[variant]
         rates[variant] = batch_size * length / timing.median
         table.add(
             f"{size.name} ({size.cell_size}/{size.projection_dim})", batch, LABELS[variant], 1e3 * timing.median,
-            rates[variant], ratio(timing.median, elmo_c), timing.spread,
+            rates[variant], "1" if variant == "elmo_c" else timing_ratio(timing, elmo_c).describe(), timing.spread,
         )
     output_only = timings[OUTPUT_ONLY]
     table.add(
-        size.name, batch, "continuous output layer alone", 1e3 * output_only.median, None,
-        ratio(output_only.median, elmo_c), output_only.spread,
+        size.name, batch, STEP_LABELS[OUTPUT_ONLY], 1e3 * output_only.median, None,
+        timing_ratio(output_only, elmo_c).describe(), output_only.spread,
     )
     return rates
 
 
-def _size_headlines(section: Section, size_name: str, timings: Dict[str, Timing], share: float) -> None:
-    elmo_c = timings["elmo_c"].median
-    headlines = section.headlines
-    headlines[f"elmo_c_step_vs_encoder_only_{size_name}"] = ratio(elmo_c, timings["encoder_only"].median)
-    headlines[f"elmo_c_vs_allennlp_elmo_step_speedup_{size_name}"] = ratio(timings["allennlp_elmo"].median, elmo_c)
+def _size_headlines(section: Section, size_name: str, timings: Dict[str, Timing], share: Interval) -> None:
+    elmo_c, encoder, recipe = timings["elmo_c"], timings["encoder_only"], timings["allennlp_elmo"]
+    add_headline(section, f"elmo_c_step_vs_encoder_only_{size_name}", timing_ratio(elmo_c, encoder))
+    add_headline(section, f"elmo_c_vs_allennlp_elmo_step_speedup_{size_name}", timing_ratio(recipe, elmo_c))
     # What no output layer can beat: AllenNLP's recipe against our encoder with no output layer at all.
-    headlines[f"allennlp_elmo_step_vs_encoder_only_{size_name}"] = ratio(
-        timings["allennlp_elmo"].median, timings["encoder_only"].median
-    )
+    add_headline(section, f"allennlp_elmo_step_vs_encoder_only_{size_name}", timing_ratio(recipe, encoder))
     for variant in ("elmo", "elmo_a", "elmo_sub"):
-        headlines[f"elmo_c_vs_{variant}_step_speedup_{size_name}"] = ratio(timings[variant].median, elmo_c)
-    headlines[f"continuous_output_share_of_elmo_c_step_{size_name}"] = share
+        add_headline(section, f"elmo_c_vs_{variant}_step_speedup_{size_name}", timing_ratio(timings[variant], elmo_c))
+    add_headline(section, f"continuous_output_share_of_elmo_c_step_{size_name}", share)
 
 
-def _composition(size_name: str, timings: Dict[str, Timing]) -> str:
-    """The recipe's step split into our encoder-only step and what comes on top, at one size."""
-    encoder, recipe = 1e3 * timings["encoder_only"].median, 1e3 * timings["allennlp_elmo"].median
-    softmax = 1e3 * timings["elmo"].median - encoder
-    continuous = 1e3 * timings["elmo_c"].median - encoder
-    return (
-        f"{size_name}: encoder alone {encoder:.0f}, ELMo-C's output layer {continuous:+.0f}, ELMo's sampled "
-        f"softmax {softmax:+.0f}, AllenNLP's recipe {recipe:.0f} ({recipe - encoder - softmax:+.0f} for its "
+def _impossible_orderings(size_name: str, timings: Dict[str, Timing]) -> List[str]:
+    """A note for each step measured faster than a strict part of its own work, beyond its interval."""
+    notes = []
+    for step, part in STRICT_PARTS:
+        interval = timing_ratio(timings[step], timings[part])
+        if impossible_ordering(interval):
+            notes.append(
+                f"**Measurement error** ({size_name}): {STEP_LABELS[step]} took {interval.describe()} times as "
+                f"long as {STEP_LABELS[part]}, a strict part of its work; the whole interval below 1 is ruled out "
+                "by the work done, so these timings are not a result (rerun on a quiet machine)."
+            )
+    return notes
+
+
+def _composition(size_name: str, timings: Dict[str, Timing]) -> Tuple[str, List[str]]:
+    """
+    The recipe's step split into our encoder-only step and what comes on top, at one
+    size; and a measurement-error note for each part whose whole interval is below 0.
+    """
+    encoder, recipe = timings["encoder_only"], timings["allennlp_elmo"]
+    parts = {
+        "ELMo-C's output layer": timing_difference(timings["elmo_c"], encoder).scaled(1e3),
+        "ELMo's sampled softmax": timing_difference(timings["elmo"], encoder).scaled(1e3),
+    }
+    recipe_over_elmo = timing_difference(recipe, timings["elmo"]).scaled(1e3)
+    errors = [
+        f"**Measurement error** ({size_name}): {name} measured at {cost.describe(signed=True)} ms, wholly below "
+        "0; a part of a step cannot cost less than nothing, so this is noise or bias of the timing, not a result."
+        for name, cost in parts.items()
+        if impossible_ordering(cost, at_least=0.0)
+    ]
+    text = (
+        f"{size_name}: encoder alone {1e3 * encoder.median:.0f}, "
+        + ", ".join(f"{name} {_part(cost)}" for name, cost in parts.items())
+        + f", AllenNLP's recipe {1e3 * recipe.median:.0f} ({recipe_over_elmo.describe(signed=True)} for its "
         "encoder over ours)"
     )
+    return text, errors
+
+
+def _part(cost: Interval) -> str:
+    """A part's cost in ms; a negative one says whether it is noise or a measurement error."""
+    text = cost.describe(signed=True)
+    if cost.estimate >= 0:
+        return text
+    if impossible_ordering(cost, at_least=0.0):
+        return text + " (a measurement error, see above)"
+    if cost.rounds < MIN_ROUNDS:
+        return text + f" (negative; {cost.rounds} rounds are too few to tell noise from error)"
+    return text + " (negative, but within noise of 0)"
 
 
 def _plot(sizes: List[str], tokens_per_second: Dict[str, List[float]], vocab_size: int) -> Plot:

@@ -100,7 +100,8 @@ def build_optimizer(module: torch.nn.Module, sparse: bool) -> torch.optim.Optimi
 def output_layer_step(
     kind: str, corpus: SyntheticCorpus, input_dim: int, num_targets: int, config: Config
 ) -> Callable[[], None]:
-    """A training step of one output layer alone (see the docstring of `output_layers.py`)."""
+    """A training step of one output layer alone (see the docstring of `output_layers.py`); seeded as `build_model`."""
+    torch.manual_seed(config.seed)
     device = config.device
     layer = build_output_layer(kind, input_dim, corpus, config).to(device).train()
     optimizer = build_optimizer(layer, sparse=kind in SPARSE_KINDS)
@@ -126,7 +127,13 @@ def output_layer_step(
 
 
 def build_model(variant: str, size: ModelSize, corpus: SyntheticCorpus, config: Config) -> torch.nn.Module:
-    """The training model of a variant (see the module docstring), in training mode, on `config.device`."""
+    """
+    The training model of a variant (see the module docstring), in training mode, on
+    `config.device`.  Seeded with `config.seed`, so that two runs time the same
+    weights (and the variants built from the library share their input layer's and
+    encoder's, built first in the same order).
+    """
+    torch.manual_seed(config.seed)
     if variant == "allennlp_elmo":
         model = allennlp_recipe.build_language_model(size, corpus.vocab, config.num_samples)
     else:

@@ -62,6 +62,17 @@ def test_benchmark_runs_and_reports(smoke_config, name, expected):
         assert all(row[-1] < 1e-5 for row in section.tables[0].rows)
 
 
+def test_models_are_built_with_the_same_weights_every_time(smoke_config):
+    from benchmarks.common import SIZES
+    from benchmarks.variants import build_model
+
+    corpus = smoke_config.corpus()
+    first, again = (build_model("elmo_c", SIZES["tiny"], corpus, smoke_config).state_dict() for _ in range(2))
+    encoder_only = build_model("encoder_only", SIZES["tiny"], corpus, smoke_config).state_dict()
+    assert all(torch.equal(first[name], again[name]) for name in first)
+    assert all(torch.equal(first[name], weights) for name, weights in encoder_only.items())  # the same encoder
+
+
 def test_output_layers_across_vocabularies_skipping_what_does_not_fit(smoke_config, monkeypatch):
     from benchmarks import output_layers
 
@@ -145,11 +156,11 @@ def test_a_failing_benchmark_becomes_a_note_and_the_others_still_report(tmp_path
     assert "## 3. Trainable parameters" in results
 
 
-def test_busy_machine_warning_reads_the_load_recorded_at_the_start(monkeypatch):
+def test_busy_machine_warning_reads_every_load_average_recorded_at_the_start(monkeypatch):
     monkeypatch.setattr(suite.os, "cpu_count", lambda: 2)
-    assert suite.busy_machine_warning({suite.LOAD_AT_START: "0.23, 0.75, 1.11"}) == []
-    warning = suite.busy_machine_warning({suite.LOAD_AT_START: "1.59, 1.70, 1.98"})
-    assert "load average was 1.6 on 2 cores" in warning[0]
+    assert suite.busy_machine_warning({suite.LOAD_AT_START: "0.23, 0.75, 0.91"}) == []
+    warning = suite.busy_machine_warning({suite.LOAD_AT_START: "0.23, 0.75, 1.11"})  # the 15-minute one
+    assert "load average (1, 5, 15 min) was 0.2, 0.8, 1.1 on 2 cores when this run started" in warning[0]
     assert suite.busy_machine_warning({}) == []
 
 
