@@ -18,6 +18,8 @@ differs from the LSTM's `projection_dim`, no residual connections with two or mo
 layers, and clipping values that are not positive.  A model without projection
 (`projection_dim == cell_size`) is exported with an identity projection, which
 computes the same thing.
+
+`import-elmo` does the reverse; both take ELMo's layout from `elmo_c.modules.elmo_format`.
 """
 import argparse
 import errno
@@ -25,17 +27,16 @@ import json
 import logging
 import os
 import warnings
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
-import numpy
-import torch
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
 from elmo_c.common.atomic import atomic_output_path, ensure_writable_directory
 
 from elmo_c.models.archive_loading import PretrainedBiLm
-from elmo_c.modules.bilm_encoder import ProjectedLstm
+# ELMo's layout, shared with import-elmo (named here so that tests can replace them).
+from elmo_c.modules.elmo_format import elmo_options, elmo_weights
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -45,9 +46,6 @@ logger = logging.getLogger(__name__)
 
 OPTIONS_NAME = "options.json"
 WEIGHTS_NAME = "weights.hdf5"
-# ELMo's character ids: 256 bytes, 5 specials and padding (bilm-tf's inference value).
-_N_CHARACTERS = 262
-_MAX_CHARACTERS_PER_TOKEN = 50
 
 
 @Subcommand.register("export-elmo")
@@ -160,88 +158,3 @@ def check_exportable(bilm: PretrainedBiLm, archive_file: str) -> None:
                 f"{archive_file}: the encoder's {name} is {clip}; ELMo's format can express only a "
                 f"positive clip or none"
             )
-
-
-def elmo_options(bilm: PretrainedBiLm) -> Dict[str, Any]:
-    """ELMo's options (the keys allennlp's `Elmo` and bilm-tf read)."""
-    cnn, encoder = bilm.input_layer, bilm.encoder
-    return {
-        "bidirectional": True,
-        "char_cnn": {
-            "activation": cnn.activation,
-            "embedding": {"dim": cnn.character_embedding.embedding_dim},
-            "filters": [list(pair) for pair in cnn.filters],
-            "max_characters_per_token": _MAX_CHARACTERS_PER_TOKEN,
-            "n_characters": _N_CHARACTERS,
-            "n_highway": cnn.num_highway,
-        },
-        "lstm": {
-            # allennlp reads these two keys unconditionally; null means no clipping.
-            "cell_clip": encoder.cell_clip,
-            "proj_clip": encoder.projection_clip,
-            "dim": encoder.cell_size,
-            "n_layers": encoder.num_layers,
-            "projection_dim": encoder.projection_dim,
-            "use_skip_connections": True,
-        },
-    }
-
-
-def elmo_weights(bilm: PretrainedBiLm) -> Dict[str, numpy.ndarray]:
-    """ELMo's weight file as `{hdf5 path: float32 array}`, in TensorFlow's layout."""
-    weights = _character_cnn_weights(bilm)
-    for direction, stack in enumerate((bilm.encoder.forward_layers, bilm.encoder.backward_layers)):
-        for index, lstm in enumerate(stack):
-            prefix = f"RNN_{direction}/RNN/MultiRNNCell/Cell{index}/LSTMCell"
-            weights.update({f"{prefix}/{name}": array for name, array in _lstm_weights(lstm).items()})
-    return weights
-
-
-def _character_cnn_weights(bilm: PretrainedBiLm) -> Dict[str, numpy.ndarray]:
-    cnn = bilm.input_layer
-    # ELMo's file has no padding row: readers insert a zero row 0.
-    weights = {"char_embed": _numpy(cnn.character_embedding.weight[1:])}
-    for index, convolution in enumerate(cnn.convolutions):
-        # torch (filters, channels, width) -> TF (1, width, channels, filters)
-        weights[f"CNN/W_cnn_{index}"] = _numpy(convolution.weight.permute(2, 1, 0).unsqueeze(0))
-        weights[f"CNN/b_cnn_{index}"] = _numpy(convolution.bias)
-    for index, layer in enumerate(cnn.highways._layers):
-        # allennlp's Highway is one Linear with [transform; -carry] weights: ELMo's
-        # carry gate is 1 - allennlp's gate.
-        transform_weight, carry_weight = layer.weight.chunk(2, dim=0)
-        transform_bias, carry_bias = layer.bias.chunk(2, dim=0)
-        weights[f"CNN_high_{index}/W_transform"] = _numpy(transform_weight.t())
-        weights[f"CNN_high_{index}/b_transform"] = _numpy(transform_bias)
-        weights[f"CNN_high_{index}/W_carry"] = _numpy(-carry_weight.t())
-        weights[f"CNN_high_{index}/b_carry"] = _numpy(-carry_bias)
-    weights["CNN_proj/W_proj"] = _numpy(cnn.projection.weight.t())
-    weights["CNN_proj/b_proj"] = _numpy(cnn.projection.bias)
-    return weights
-
-
-def _lstm_weights(lstm: ProjectedLstm) -> Dict[str, numpy.ndarray]:
-    cell_size = lstm.hidden_size
-    kernel = torch.cat([lstm.weight_ih_l0, lstm.weight_hh_l0], dim=1)
-    bias = (lstm.bias_ih_l0 + lstm.bias_hh_l0).clone()
-    # TensorFlow's LSTMCell adds 1 to the forget gate's bias at run time, and
-    # allennlp adds it to the stored bias when loading.
-    bias[cell_size : 2 * cell_size] -= 1.0
-    if lstm.proj_size > 0:
-        projection = lstm.weight_hr_l0.t()
-    else:
-        projection = torch.eye(cell_size, dtype=kernel.dtype)
-    return {
-        "W_0": _numpy(_tensorflow_gate_order(kernel, cell_size).t()),
-        "B": _numpy(_tensorflow_gate_order(bias, cell_size)),
-        "W_P_0": _numpy(projection),
-    }
-
-
-def _tensorflow_gate_order(rows: torch.Tensor, cell_size: int) -> torch.Tensor:
-    """torch's gates (input, forget, cell, output) -> TensorFlow's (input, cell, forget, output)."""
-    input_gate, forget_gate, cell_gate, output_gate = rows.split(cell_size, dim=0)
-    return torch.cat([input_gate, cell_gate, forget_gate, output_gate], dim=0)
-
-
-def _numpy(tensor: torch.Tensor) -> numpy.ndarray:
-    return tensor.detach().cpu().float().contiguous().numpy()
