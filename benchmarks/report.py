@@ -8,11 +8,7 @@ can grep (`HEADLINE_PATTERN`).
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
-
-if TYPE_CHECKING:  # both import this module
-    from benchmarks.intervals import Interval
-    from benchmarks.machine_state import MachineState
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 HEADLINE_PATTERN = re.compile(r"^[a-z][A-Za-z0-9_]* = (-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?|nan|-?inf)$")
 
@@ -66,8 +62,9 @@ class Section:
     plots: List[Plot] = field(default_factory=list)
     seconds: float = 0.0
     # The 95% intervals of headlines that have them (`intervals.add_headline`), by headline.
-    intervals: Dict[str, "Interval"] = field(default_factory=dict)
-    machine_state: Optional["MachineState"] = None
+    # benchmarks.intervals.Interval and .machine_state.MachineState (both import this module).
+    intervals: Dict[str, Any] = field(default_factory=dict)
+    machine_state: Optional[Any] = None
 
     def to_markdown(self, plot_files: Sequence[str] = ()) -> str:
         parts = [f"## {self.title}", "", self.description.strip(), ""]

@@ -79,3 +79,50 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
     assert resumed["epoch"] == 3
     for key in ("training_loss", "validation_loss", "validation_cosine"):
         assert resumed[key] == pytest.approx(uninterrupted[key], abs=1e-4), key
+
+
+MID_EPOCH = {
+    # Dropout on, shuffled buckets, 2 loader workers: everything that draws randomness.
+    "data_loader": {
+        "type": "reproducible",
+        "batch_sampler": {"type": "bucket", "batch_size": 4, "sorting_keys": ["source"]},
+        "max_instances_in_memory": 24,
+        "num_workers": 2,
+    },
+    "validation_data_loader": {
+        "type": "reproducible",
+        "batch_sampler": {"type": "bucket", "batch_size": 4, "sorting_keys": ["source"], "shuffle": False,
+                          "padding_noise": 0.0},
+    },
+    "trainer.num_epochs": 2,
+    "trainer.checkpointer": {"type": "atomic", "save_every_num_batches": 3},
+    "trainer.callbacks": [{"type": "rng_state"}, {"type": "throughput"}, {"type": "kill_switch"}],
+}
+
+
+def _train_with_kill_switch(output: str, kill_at: str = "", *extra: str) -> subprocess.CompletedProcess:
+    command = _command(output, MID_EPOCH, "--include-package", "tests.kill_switch", *extra)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "ELMO_C_TEST_KILL_AT": kill_at})
+
+
+def _metrics(output: str) -> dict:
+    with open(os.path.join(output, "metrics.json")) as stream:
+        return json.load(stream)
+
+
+def test_resume_after_kill_9_mid_epoch_matches_an_uninterrupted_run(tmp_path):
+    uninterrupted = str(tmp_path / "uninterrupted")
+    assert _train_with_kill_switch(uninterrupted).returncode == 0
+
+    output = str(tmp_path / "killed")
+    killed = _train_with_kill_switch(output, "1:5")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert os.path.exists(os.path.join(output, "model_state_e1_b3.th"))  # saved 2 batches before the kill
+    assert not os.path.exists(os.path.join(output, "metrics.json"))
+
+    resumed = _train_with_kill_switch(output, "", "--recover")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    expected, got = _metrics(uninterrupted), _metrics(output)
+    for key in ("validation_loss", "validation_cosine", "validation_top10_accuracy", "best_validation_cosine"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-4), key

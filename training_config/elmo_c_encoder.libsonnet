@@ -92,20 +92,33 @@
   // Adam as in the reference ELMo-C code, gradient clipping, and a schedule that
   // warms up linearly to `lr` and then decays as 1/sqrt(step) (Noam's, which
   // unlike linear decay needs no epoch length: the loader streams the corpus).
-  trainer(num_epochs=10, lr=1e-3, warmup_steps=1000):: {
+  trainer(num_epochs=10, lr=1e-3, warmup_steps=1000, checkpoint_every_seconds=1800):: {
     optimizer: { type: 'adam', lr: lr, betas: [0.9, 0.999], eps: 1e-6 },
     learning_rate_scheduler: { type: 'noam', model_size: 1, warmup_steps: warmup_steps, factor: lr * std.sqrt(warmup_steps) },
     grad_norm: 1.0,
     num_epochs: num_epochs,
     validation_metric: '+cosine',
-    checkpointer: { type: 'atomic', keep_most_recent_by_count: 2 },
+    // Also within an epoch, so a killed run loses at most `checkpoint_every_seconds`;
+    // the random states go with each checkpoint, so `--recover` ends where an
+    // uninterrupted run ends.  The progress bar shows tokens/s and the time left.
+    checkpointer: { type: 'atomic', keep_most_recent_by_count: 2, save_every_num_seconds: checkpoint_every_seconds },
+    callbacks: [{ type: 'rng_state' }, { type: 'throughput' }],
   },
 
   // Batches of sentences of similar length, bucketed within a window of
   // instances so that memory stays flat however large the corpus is.
+  // `reproducible`: with loader workers (`num_workers`), batches in a fixed order.
   data_loader(batch_size=64, max_instances_in_memory=100 * batch_size):: {
+    type: 'reproducible',
     batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['source'] },
     max_instances_in_memory: max_instances_in_memory,
+  },
+
+  // Validation in a fixed order, without padding noise: AllenNLP averages the loss
+  // over batches, so random batches would make the figure itself random (and a
+  // resumed run, which skips earlier validations, would see other batches).
+  validation_data_loader(batch_size=64, max_instances_in_memory=100 * batch_size):: self.data_loader(batch_size, max_instances_in_memory) + {
+    batch_sampler+: { shuffle: false, padding_noise: 0.0 },
   },
 
   // -- The softmax baselines of the paper: the same biLM with another output layer.

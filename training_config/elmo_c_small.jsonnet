@@ -14,5 +14,6 @@ local data = bilm.data;
     encoder=bilm.encoder(cell_size=512, projection_dim=128, num_layers=2),
   ),
   data_loader: bilm.data_loader(batch_size=32),
+  validation_data_loader: bilm.validation_data_loader(batch_size=32),
   trainer: bilm.trainer(num_epochs=5, lr=2e-3, warmup_steps=200),
 }

@@ -24,5 +24,6 @@ local data = bilm.data;
     encoder=bilm.encoder(cell_size=4096, projection_dim=512, num_layers=2),
   ),
   data_loader: bilm.data_loader(batch_size=64),
+  validation_data_loader: bilm.validation_data_loader(batch_size=64),
   trainer: bilm.softmax_trainer(num_epochs=10, lr=1e-3),
 }

@@ -14,6 +14,12 @@ layer, duplicated to both directions, then each LSTM layer), or
 `--layers average` (the mean of all layers).  Sentence boundaries are added
 around each sentence, as in training, and have no vectors in the output.
 
+Lines are never truncated nor split: each runs whole through the biLM, however
+long, so every token gets a vector with the context of its whole line (memory
+grows with the longest line of a batch).  This differs from the `elmo_c_embedder`
+predictor only for sentences longer than the reader's `max_sequence_length`,
+which it embeds in overlapping windows.
+
 An empty (or all-whitespace) line gets a dataset with 0 tokens, so that the keys
 stay the line numbers; a warning counts them.  The output is written to a
 temporary file next to it and renamed at the end, so a crash never leaves a

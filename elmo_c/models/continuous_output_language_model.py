@@ -24,6 +24,17 @@ class ContinuousOutputLanguageModel(Model):
     are trained together; at each position the forward one predicts the next word
     and the backward one the previous word.
 
+    On a GPU: with the `continuous` layer (which takes the padding, see
+    `OutputLayer.takes_padding`) and a `device_resident` target table, a training
+    forward and backward pass never makes the host wait for the device; the losses
+    and metrics are accumulated as device tensors and read by `get_metrics`.  With
+    the target table on the host, each direction's lookup waits once (the ids go to
+    the host).  The softmax baselines select the real positions with a boolean mask,
+    which waits too.  AllenNLP's trainer itself waits a few times a step, which no
+    model avoids: it reads `loss.item()`, the gradient norm (`.item()`, with
+    `grad_norm`) and `get_metrics` every batch, and `use_amp`'s gradient scaler
+    checks the gradients for infinities.
+
     Registered as a `Model` with name "continuous_output_language_model".
 
     # Parameters
@@ -110,8 +121,11 @@ class ContinuousOutputLanguageModel(Model):
     def _direction_loss(
         self, states: torch.Tensor, targets: torch.Tensor, direction: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        positions = targets > 0  # id 0 is padding: also past the ends of each sentence
-        loss_sum, count = self.output_layer(states[positions], targets[positions], direction)
+        if self.output_layer.takes_padding:  # static shapes: nothing waits for the device
+            loss_sum, count = self.output_layer(states.reshape(-1, states.size(-1)), targets.reshape(-1), direction)
+        else:
+            positions = targets > 0  # id 0 is padding: also past the ends of each sentence
+            loss_sum, count = self.output_layer(states[positions], targets[positions], direction)
         self._losses[direction](loss_sum.detach(), count)
         return loss_sum / count.clamp(min=1.0), count
 

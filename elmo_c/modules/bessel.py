@@ -10,6 +10,14 @@ Debye's uniform asymptotic expansion, which is accurate to ~1e-10 relative there
 for every ``x > 0``; for smaller orders scipy's scaled Bessel function is exact
 and cannot underflow in the range we clamp ``x`` to.  The gradient uses the
 identity ``d/dx log I_v(x) = I_{v+1}(x) / I_v(x) + v / x``.
+
+Precision and devices: the functions below compute in float64 whatever their
+input, with autocast turned off (so a float16 or bfloat16 autocast region, such as
+AllenNLP's `use_amp`, changes nothing), and return at least float32.  Debye's
+expansion (orders >= 20, i.e. von Mises-Fisher dimensions >= 44, such as 300-d
+targets) runs on the input's device with no host synchronisation; smaller orders
+go through scipy on the host, which copies `x` to the CPU and back (a
+synchronisation on a GPU).
 """
 import math
 
@@ -109,11 +117,13 @@ def log_bessel_iv(order: float, x: torch.Tensor) -> torch.Tensor:
     order : `float`
         The (non-negative) order ``v`` of the Bessel function.
     x : `torch.Tensor`
-        Positive arguments, any shape.
+        Positive arguments, any shape.  float16 and bfloat16 are computed (and
+        returned) as float32.
     """
     if order < 0:
         raise ValueError(f"log_bessel_iv needs a non-negative order, got {order}")
-    return _LogBessel.apply(x, float(order))
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _LogBessel.apply(_at_least_float32(x), float(order))
 
 
 class _LogVmfNormaliser(torch.autograd.Function):
@@ -146,8 +156,15 @@ def log_vmf_normaliser(dimension: int, kappa: torch.Tensor) -> torch.Tensor:
     ``m = dimension`` dimensions:
     ``(m/2 - 1) log kappa - (m/2) log(2 pi) - log I_{m/2-1}(kappa)``,
     with gradient ``-I_{m/2}(kappa) / I_{m/2-1}(kappa)`` (once differentiable).
-    ``kappa`` is clamped to ``>= 1e-10``, where the gradient is then 0.
+    ``kappa`` is clamped to ``>= 1e-10``, where the gradient is then 0.  The result is
+    float32 for a float16 or bfloat16 ``kappa`` (see the module docstring).
     """
     if dimension < 2:
         raise ValueError(f"a von Mises-Fisher distribution needs dimension >= 2, got {dimension}")
-    return _LogVmfNormaliser.apply(kappa, int(dimension))
+    with torch.autocast(device_type=kappa.device.type, enabled=False):
+        return _LogVmfNormaliser.apply(_at_least_float32(kappa), int(dimension))
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """float16 and bfloat16 (e.g. from an autocast region) become float32; float32 and float64 stay."""
+    return x.float() if x.element_size() < 4 else x

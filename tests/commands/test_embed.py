@@ -123,3 +123,14 @@ def test_invalid_utf8_names_the_line(elmo_c_archive, tmp_path):
     with pytest.raises(ConfigurationError, match="line 2, is not valid UTF-8"):
         embed_file(elmo_c_archive, str(path), str(tmp_path / "vectors.hdf5"))
     assert not os.path.exists(tmp_path / "vectors.hdf5")
+
+
+def test_a_line_longer_than_the_readers_limit_gets_every_vector(elmo_c_archive, bilm, tmp_path):
+    words = [f"w{i % 50}" for i in range(450)]  # the archive's reader splits at 400 words
+    path = tmp_path / "long.txt"
+    path.write_text(" ".join(words) + "\nthe cat\n", encoding="utf-8")
+    output = str(tmp_path / "vectors.hdf5")
+    embed_file(elmo_c_archive, str(path), output, batch_size=2)
+    vectors = read(output)
+    assert vectors["0"].shape == (3, 450, 32)
+    numpy.testing.assert_allclose(vectors["0"], alone(bilm, words), rtol=0, atol=1e-5)

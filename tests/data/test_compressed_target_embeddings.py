@@ -584,3 +584,12 @@ def test_a_compressed_table_refuses_to_be_centred_when_read(tmp_path):
     path, _ = write_table(tmp_path / "t.ctt", "subspace")
     with pytest.raises(ConfigurationError, match="cannot be normalised or centred"):
         CompressedTargetEmbeddings(make_vocab(["w0"]), path=str(path), embedding_dim=DIM, centre="uniform")
+
+
+def test_a_device_resident_table_is_the_decoded_table(tmp_path):
+    path, _ = write_table(tmp_path / "t.ctt", "subspace")
+    on_host, resident = targets_for(path), targets_for(path, device_resident=True)
+    ids = torch.arange(on_host.num_rows).flip(0)
+    rows, valid = resident.lookup(ids)
+    expected_rows, expected_valid = on_host.lookup(ids)
+    assert torch.equal(rows, expected_rows) and torch.equal(valid, expected_valid)

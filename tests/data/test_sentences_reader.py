@@ -75,12 +75,24 @@ def test_a_glob_reads_every_shard_in_order(tmp_path):
                                                              ["second", "shard"]]
 
 
-def test_long_sentences_are_split(tmp_path):
+def test_long_sentences_are_split_with_boundaries_only_at_the_real_ends(tmp_path):
     words = [f"w{i}" for i in range(7)]
-    instances = read(write(tmp_path / "long.txt", " ".join(words) + "\n"), max_sequence_length=3)
+    instances = read(write(tmp_path / "long.txt", " ".join(words) + "\nshort one\n"), max_sequence_length=3)
     assert [texts(instance) for instance in instances] == [
-        ["<S>", "w0", "w1", "w2", "</S>"], ["<S>", "w3", "w4", "w5", "</S>"], ["<S>", "w6", "</S>"],
+        ["<S>", "w0", "w1", "w2"], ["w3", "w4", "w5"], ["w6", "</S>"], ["<S>", "short", "one", "</S>"],
     ]
+
+
+def test_a_sentence_two_and_a_half_pieces_long(tmp_path):
+    words = [f"w{i}" for i in range(25)]
+    pieces = [texts(instance) for instance in read(write(tmp_path / "long.txt", " ".join(words) + "\n"),
+                                                   max_sequence_length=10)]
+    stream = [token for piece in pieces for token in piece]
+    assert len(pieces) == 3
+    assert stream.count("<S>") == 1 and pieces[0][0] == "<S>"
+    assert stream.count("</S>") == 1 and pieces[-1][-1] == "</S>"
+    assert [token for token in stream if token not in ("<S>", "</S>")] == words
+    assert [len(piece) for piece in pieces] == [11, 10, 6]
 
 
 def test_a_10000_token_sentence(tmp_path):
@@ -137,10 +149,12 @@ def test_invalid_options():
         SentencesDatasetReader(encoding_errors="ignore")
 
 
-def test_text_to_instance():
+def test_text_to_instance_keeps_the_whole_sentence():
     reader = SentencesDatasetReader(max_sequence_length=2)
-    assert texts(reader.text_to_instance("a b c")) == ["<S>", "a", "b", "</S>"]
+    assert reader.max_sequence_length == 2
+    assert texts(reader.text_to_instance("a b c")) == ["<S>", "a", "b", "c", "</S>"]
     assert texts(reader.text_to_instance(["x y", "z"])) == ["<S>", "x y", "z", "</S>"]
+    assert texts(reader.text_to_instance([])) == ["<S>", "</S>"]
 
 
 def test_spacy_blank_tokenizer_splits_punctuation():
@@ -198,3 +212,12 @@ def test_window_size_must_hold_a_prediction():
 
     with pytest.raises(ConfigurationError):
         SentencesDatasetReader(window_size=1)
+
+
+def test_windows_cut_long_sentences_without_adding_boundaries(tmp_path):
+    words = [f"w{i}" for i in range(25)]
+    corpus = write(tmp_path / "long.txt", " ".join(words) + "\nshort\n")
+    windows = [texts(instance) for instance in read(corpus, window_size=10, max_sequence_length=4)]
+    stream = [token for window in windows for token in window]
+    assert stream == ["<S>"] + words + ["</S>", "<S>", "short", "</S>"]
+    assert [len(window) for window in windows] == [10, 10, 10]

@@ -626,3 +626,52 @@ def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
     targets = TextTargetEmbeddings(vocab, path=str(path), embedding_dim=3, cache_dir=str(tmp_path))
     rows, valid = targets.lookup(torch.tensor([vocab.get_token_index("beta", "tokens")]))
     assert rows.tolist() == [[4.0, 5.0, 6.0]] and valid.tolist() == [True]
+
+
+# -- the table on a device --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_device_resident_table_gives_the_rows_of_the_host_table(vocab, targets_dir, tmp_path, dtype):
+    path = os.path.join(targets_dir, "vectors.vec")
+    on_host = text_embeddings(vocab, path, tmp_path, dtype=dtype)
+    resident = text_embeddings(vocab, path, tmp_path, dtype=dtype, device_resident=True)
+    ids = torch.randint(0, vocab.get_vocab_size("tokens"), (3, 7), generator=torch.Generator().manual_seed(0))
+    rows, valid = resident.lookup(ids)
+    expected_rows, expected_valid = on_host.lookup(ids)
+    assert rows.dtype == torch.float32 and torch.equal(rows, expected_rows) and torch.equal(valid, expected_valid)
+    # On the CPU "device resident" is a tensor of the whole table in memory, in the table's dtype.
+    table = resident._device_tables[torch.device("cpu")]
+    assert table.dtype == getattr(torch, dtype) and table.shape == (resident.num_rows, DIM)
+    for (unit, mask), (expected_unit, expected_mask) in zip(
+        resident.unit_chunks(50, torch.device("cpu")), on_host.unit_chunks(50, torch.device("cpu"))
+    ):
+        assert torch.equal(unit, expected_unit) and torch.equal(mask, expected_mask)
+
+
+def test_device_resident_from_params(vocab, targets_dir):
+    params = Params({"type": "npy", "path": os.path.join(targets_dir, "vectors.npy"), "embedding_dim": DIM,
+                     "device_resident": True})
+    targets = TargetEmbeddings.from_params(params, vocab=vocab)
+    assert targets.device_resident
+    rows, valid = targets.lookup(torch.tensor([0, 2, 3]))
+    assert not valid[0] and rows.shape == (3, DIM)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("device_resident", [False, True])
+def test_lookups_of_gpu_ids(vocab, targets_dir, tmp_path, device_resident):
+    path = os.path.join(targets_dir, "vectors.vec")
+    targets = text_embeddings(vocab, path, tmp_path, dtype="float16", device_resident=device_resident)
+    ids = torch.randint(0, vocab.get_vocab_size("tokens"), (4, 5), generator=torch.Generator().manual_seed(0))
+    expected_rows, expected_valid = targets.lookup(ids)
+    rows, valid = targets.lookup(ids.cuda())
+    assert rows.device.type == valid.device.type == "cuda"
+    assert torch.equal(rows.cpu(), expected_rows) and torch.equal(valid.cpu(), expected_valid)
+    if device_resident:  # a pure gather on the device: the host never waits
+        gpu_ids = ids.cuda()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            targets.lookup(gpu_ids)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")

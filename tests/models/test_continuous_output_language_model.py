@@ -1,5 +1,6 @@
 import os
 
+import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
@@ -71,14 +72,19 @@ class TestContinuousOutputLanguageModel(ModelTestCase):
         assert "top1_accuracy" not in self.model.get_metrics()
 
     def _output_layer_inputs(self, sentences, monkeypatch):
-        """What the output layer receives for each sentence alone: [{direction: (states, target ids)}]."""
+        """
+        The states and targets of the real positions the output layer receives for
+        each sentence alone: [{direction: (states, target ids)}].  (The `continuous`
+        layer is given the padding too, `takes_padding`: it is left out here.)
+        """
         from elmo_c.data.dataset_readers import SentencesDatasetReader
 
         calls = []
         original = type(self.model.output_layer).forward
 
         def record(layer, hidden, targets, direction):
-            calls[-1][direction] = (hidden.detach().clone(), targets.clone())
+            real = targets > 0
+            calls[-1][direction] = (hidden[real].detach().clone(), targets[real].clone())
             return original(layer, hidden, targets, direction)
 
         monkeypatch.setattr(type(self.model.output_layer), "forward", record)
@@ -105,6 +111,27 @@ class TestContinuousOutputLanguageModel(ModelTestCase):
         # Backward row r is position r + 1 and predicts word r: rows from position on have not seen it.
         torch.testing.assert_close(changed[1][0][position:], backward_states[position:], rtol=0, atol=1e-6)
         assert not torch.allclose(changed[1][0][:position], backward_states[:position], atol=1e-6)
+
+    def test_padded_positions_give_the_loss_and_metrics_of_the_selected_ones(self, monkeypatch):
+        """The `continuous` layer given every position (static shapes) against the real positions only."""
+        self.model.eval()
+        tensors = self.dataset.as_tensor_dict()
+        assert (tensors["source"]["tokens"]["tokens"] == 0).any()  # the batch has padding
+
+        def run():
+            with torch.no_grad():
+                output = self.model(**tensors)
+            return output, self.model.get_metrics(reset=True)
+
+        padded, padded_metrics = run()
+        monkeypatch.setattr(type(self.model.output_layer), "takes_padding", False)
+        selected, selected_metrics = run()
+        for name in ("loss", "forward_loss", "backward_loss", "num_targets"):
+            torch.testing.assert_close(padded[name], selected[name], rtol=1e-6, atol=1e-7)
+        assert padded_metrics.keys() == selected_metrics.keys()
+        for name, value in selected_metrics.items():
+            assert padded_metrics[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
+        self.model.train()
 
     def test_targets_are_the_next_and_previous_words(self):
         token_ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])

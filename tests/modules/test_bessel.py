@@ -84,3 +84,16 @@ def test_clamped_inputs_have_zero_gradient_and_a_second_derivative_is_refused(fu
     assert gradient[:2].tolist() == [0.0, 0.0] and gradient[2] != 0
     with pytest.raises(RuntimeError):
         torch.autograd.grad(gradient.sum(), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_inputs_are_computed_and_returned_in_float32(dtype):
+    kappa = torch.tensor([0.5, 3.0, 40.0, 900.0]).to(dtype).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        normaliser = log_vmf_normaliser(300, kappa)
+        bessel = log_bessel_iv(149.0, kappa)
+    assert normaliser.dtype == bessel.dtype == torch.float32
+    torch.testing.assert_close(normaliser, log_vmf_normaliser(300, kappa.detach().float()))
+    torch.testing.assert_close(bessel, log_bessel_iv(149.0, kappa.detach().float()))
+    (normaliser.sum() + bessel.sum()).backward()
+    assert kappa.grad.dtype == dtype and torch.isfinite(kappa.grad).all()

@@ -57,3 +57,36 @@ def test_loss_and_cosine_give_the_loss_and_a_detached_cosine(loss):
     expected = torch.nn.functional.cosine_similarity(predictions, targets, dim=-1)
     assert torch.allclose(cosines, expected.detach(), atol=1e-6)
     assert not cosines.requires_grad and losses.requires_grad
+
+
+# -- mixed precision -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", [CosineLoss(), VonMisesFisherLoss(lambda_1=0.9, lambda_2=0.05)])
+def test_under_bfloat16_autocast_the_loss_of_float32_inputs_is_the_float32_loss(loss):
+    generator = torch.Generator().manual_seed(0)
+    predictions = torch.randn(32, 300, generator=generator) * 5
+    targets = torch.randn(32, 300, generator=generator)
+    expected, expected_cosines = loss.loss_and_cosine(predictions, targets)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        called = loss(predictions, targets)
+        losses, cosines = loss.loss_and_cosine(predictions, targets)
+    assert called.dtype == losses.dtype == cosines.dtype == torch.float32
+    torch.testing.assert_close(called, expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(losses, expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(cosines, expected_cosines, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", [CosineLoss(), VonMisesFisherLoss(lambda_1=0.9, lambda_2=0.05)])
+def test_bfloat16_predictions_get_a_float32_loss_and_finite_gradients(loss):
+    """What a projection under autocast gives the loss: bfloat16 predictions."""
+    generator = torch.Generator().manual_seed(0)
+    predictions = (torch.randn(32, 300, generator=generator) * 5).bfloat16().requires_grad_()
+    targets = torch.randn(32, 300, generator=generator)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses, _ = loss.loss_and_cosine(predictions, targets)
+    assert losses.dtype == torch.float32
+    # Exactly the float32 loss of the same (rounded) values: nothing is computed in bfloat16.
+    torch.testing.assert_close(losses, loss(predictions.detach().float(), targets), rtol=1e-6, atol=1e-6)
+    losses.sum().backward()
+    assert predictions.grad.dtype == torch.bfloat16 and torch.isfinite(predictions.grad).all()

@@ -148,3 +148,11 @@ def test_the_word_vector_input_layer_is_refused(elmo_c_archive_variant):
 
     with pytest.raises(ConfigurationError, match='"word_vectors" input layer.*elmo_c_embedder'):
         ElmoCTokenEmbedder(elmo_c_archive_variant(word_vectors))
+
+
+def test_a_sentence_longer_than_the_readers_limit_gets_every_vector(elmo_c_archive):
+    embedder = ElmoCTokenEmbedder(elmo_c_archive, dropout=0.0)
+    words = [f"w{i % 50}" for i in range(450)]  # the archive's reader splits at 400 words
+    output = embedder(batch_to_ids([words, ["a", "dog"]]))
+    assert output.shape == (2, 450, 32)
+    assert output[0, -1].abs().sum() > 0

@@ -38,8 +38,8 @@ def _ids(vocab, words):
     return torch.tensor([vocab.get_token_index(word, "tokens") for word in words])
 
 
-def _state(count, seed=0):
-    return torch.randn(count, DIM, generator=torch.Generator().manual_seed(seed))
+def _state(count, dim=DIM, seed=0):
+    return torch.randn(count, dim, generator=torch.Generator().manual_seed(seed))
 
 
 def _direct_nll(logits, classes):
@@ -277,3 +277,43 @@ def test_built_from_params_with_the_models_input_dim(vocab, params):
     loss, count = layer(hidden, targets, 1)
     loss.backward()
     assert count.item() == 3 and torch.isfinite(loss) and hidden.grad is not None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "softmax"},
+        {"type": "sampled_softmax", "num_samples": 4},
+        {"type": "adaptive_softmax", "cutoffs": [2, 5], "div_value": 2.0},
+        {"type": "subword_softmax", "subword_model": SUBWORDS},
+    ],
+)
+def test_under_bfloat16_autocast_the_loss_is_float32_and_close_to_the_float32_loss(vocab, params):
+    layer = OutputLayer.from_params(Params(params), vocab=vocab, input_dim=16).eval()
+    targets = _ids(vocab, ["the", "cat", "grandmother", "garden", "</S>", "@@UNKNOWN@@"])
+    # What an encoder under autocast gives: bfloat16 states.
+    hidden = torch.randn(len(targets), 16, generator=torch.Generator().manual_seed(0)).bfloat16()
+    expected, _ = layer(hidden.float(), targets, 0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, count = layer(hidden, targets, 0)
+    assert loss.dtype == torch.float32 and count.item() == len(targets)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-2)
+    layer.train()
+    hidden.requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = layer(hidden, targets, 1)
+    loss.backward()
+    assert loss.dtype == torch.float32 and torch.isfinite(hidden.grad).all()
+    for parameter in layer.parameters():
+        if parameter.grad is not None:
+            grad = parameter.grad.coalesce().values() if parameter.grad.is_sparse else parameter.grad
+            assert torch.isfinite(grad).all()
+
+
+def test_the_adaptive_softmax_scores_leave_its_clusters_in_float32(vocab):
+    """So that its float32 log-probability buffer never meets a float16 log-softmax (CUDA's use_amp)."""
+    layer = AdaptiveSoftmaxOutputLayer(16, vocab, cutoffs=[2, 5], div_value=2.0)
+    head = layer.heads[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = [head.head(_state(3, 16)), *(cluster(_state(3, 16)) for cluster in head.tail)]
+    assert all(score.dtype == torch.float32 for score in scores)

@@ -35,14 +35,22 @@ class SentencesDatasetReader(DatasetReader):
         Surround each sentence with ELMo's `<S>` and `</S>`, so the forward model
         also predicts the end and the backward model the start of the sentence.
     max_sequence_length : `int`, optional (default = `400`)
-        Longer sentences are split into pieces of at most this many tokens.
+        `read` splits longer sentences into consecutive pieces of at most this many
+        words (boundaries not counted).  Only real sentence ends get boundaries: the
+        first piece starts with `<S>`, the last ends with `</S>`, and no piece ends
+        or starts with a boundary where it was cut, so the model never learns that
+        a sentence ends there (the last word of a cut piece predicts nothing
+        forward, the first word of the next nothing backward).  `text_to_instance`
+        never splits nor truncates.  Unused with `window_size`.
     encoding_errors : `str`, optional (default = `"strict"`)
         What to do with bytes that are not UTF-8: `"strict"` stops with an error
         naming the file and line, `"replace"` substitutes U+FFFD.
     window_size : `int`, optional (default = `None`)
         Pack the token stream (boundaries included) into windows of exactly this
         many tokens, as ELMo was trained (20): no padding, sentences cross windows.
-        `None` gives one instance per sentence.
+        As with `max_sequence_length`, a window holds only real boundaries: a
+        sentence cut by a window's edge gets no `</S>` or `<S>` at the cut.
+        `None` gives one instance per sentence (split as `max_sequence_length` says).
     """
 
     def __init__(
@@ -80,10 +88,18 @@ class SentencesDatasetReader(DatasetReader):
         for sentence in sentences:
             yield from self._instances(sentence)
 
+    @property
+    def max_sequence_length(self) -> int:
+        """The most words of one sentence in one instance of `read`."""
+        return self._max_sequence_length
+
     def text_to_instance(self, sentence: Union[str, List[str]]) -> Instance:  # type: ignore
-        """One instance for a sentence given as text or as a list of tokens."""
-        tokens = self._tokenize(sentence)
-        instance = self._instance(tokens[: self._max_sequence_length])
+        """
+        One instance for a whole sentence, given as text or as a list of tokens,
+        however long: it is never truncated (the `elmo_c_embedder` predictor embeds
+        long sentences in pieces itself).
+        """
+        instance = self._instance(self._tokenize(sentence))
         self.apply_token_indexers(instance)
         return instance
 
@@ -93,7 +109,8 @@ class SentencesDatasetReader(DatasetReader):
     def _instances(self, sentence: str) -> Iterator[Instance]:
         tokens = self._tokenize(sentence)
         for start in range(0, len(tokens), self._max_sequence_length):
-            yield self._instance(tokens[start : start + self._max_sequence_length])
+            end = min(start + self._max_sequence_length, len(tokens))
+            yield self._field_instance(self._piece(tokens, start, end))
 
     def _windows(self, sentences: Iterable[str]) -> Iterator[Instance]:
         window_size = self._window_size
@@ -116,7 +133,15 @@ class SentencesDatasetReader(DatasetReader):
         return self._field_instance(self._with_boundaries(tokens))
 
     def _with_boundaries(self, tokens: List[Token]) -> List[Token]:
-        return [Token("<S>")] + tokens + [Token("</S>")] if self._add_boundaries else tokens
+        return self._piece(tokens, 0, len(tokens))
+
+    def _piece(self, tokens: List[Token], start: int, end: int) -> List[Token]:
+        """`tokens[start:end]`, with `<S>` only if it starts the sentence and `</S>` only if it ends it."""
+        if not self._add_boundaries:
+            return tokens[start:end]
+        opening = [Token("<S>")] if start == 0 else []
+        closing = [Token("</S>")] if end == len(tokens) else []
+        return opening + tokens[start:end] + closing
 
     def _field_instance(self, tokens: List[Token]) -> Instance:
         # No indexers here: `read` applies them in the main process, and data-loader

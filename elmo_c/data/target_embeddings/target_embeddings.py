@@ -25,6 +25,8 @@ STATUS_NAMES = {EXACT: "exact", SUBWORD: "subword", LOWERCASED: "lowercased", MI
 # ELMo's sentence boundaries have no vector of their own in vectors trained on lines
 # of text; FastText's end-of-line token "</s>" plays their role.
 DEFAULT_ALIASES = {"<S>": "</s>", "</S>": "</s>"}
+# Rows copied (or decoded) at a time when a table is moved to a device.
+_COPY_CHUNK_ROWS = 65536
 
 
 def default_cache_dir() -> str:
@@ -37,10 +39,19 @@ class TargetEmbeddings(Registrable):
     vocabulary namespace (not truncated), aligned once and cached on disk.
 
     They are deliberately *not* a `torch.nn.Module`: never a parameter, never in the
-    optimizer or in a model's `state_dict`.  The table stays on the CPU (fp32 or
-    fp16, memory-mapped from the cache) and `lookup` moves only a batch's rows to
-    the device.  Nothing is read until the table is first used, so an archive can be
-    loaded for downstream use without the vector file.
+    optimizer or in a model's `state_dict`.  By default the table stays on the CPU
+    (fp32 or fp16, memory-mapped from the cache) and `lookup` moves only a batch's
+    rows to the device; with `device_resident` the whole table is copied once to the
+    device of the first lookup there, and a lookup is a gather on the device.
+    Nothing is read until the table is first used, so an archive can be loaded for
+    downstream use without the vector file.
+
+    On a GPU, a lookup in the CPU table has to bring the ids to the host: the one
+    host synchronisation it cannot avoid (the host waits for the work queued before
+    it).  The rows then go back through pinned memory, with a non-blocking copy, in
+    the table's dtype (fp16 rows cross as fp16), and the validity of each row is
+    gathered from a copy of the (one byte per word) mask kept on the device.  With
+    `device_resident` there is neither the synchronisation nor the copy.
 
     Subclasses read one file format by implementing `_read_vectors` and setting
     `self.path`, the file that errors, logs and the cache key name.
@@ -82,6 +93,13 @@ class TargetEmbeddings(Registrable):
     remove_principal_directions : `int`, optional (default = `0`)
         After centring, also remove this many top principal directions
         ("all-but-the-top", Mu & Viswanath 2018).
+    device_resident : `bool`, optional (default = `False`)
+        Hold the whole table (in `dtype`) as a tensor on the device of the ids, so
+        that a lookup is a pure gather there, with no host synchronisation and no
+        copy per batch: the choice on a GPU when the table fits (800K x 300 in fp16
+        is 0.5 GB).  It is copied the first time `lookup` meets that device (a
+        compressed table is decoded then; on the CPU the table is read into memory
+        instead of memory-mapped), and `unit_chunks` reads that copy.
     """
 
     def __init__(
@@ -97,6 +115,7 @@ class TargetEmbeddings(Registrable):
         normalize: bool = False,
         centre: Optional[str] = None,
         remove_principal_directions: int = 0,
+        device_resident: bool = False,
     ) -> None:
         if dtype not in ("float32", "float16"):
             raise ConfigurationError(f'target embeddings dtype must be "float32" or "float16", not "{dtype}"')
@@ -120,8 +139,12 @@ class TargetEmbeddings(Registrable):
         self.centre = centre
         self.remove_principal_directions = remove_principal_directions
         self._warned_uniform = False
+        self.device_resident = device_resident
         self._matrix: Optional[numpy.ndarray] = None
         self._valid: Optional[numpy.ndarray] = None
+        # Tensor copies, by device: the whole table (device_resident) and the validity mask.
+        self._device_tables: Dict[torch.device, torch.Tensor] = {}
+        self._device_valid: Dict[torch.device, torch.Tensor] = {}
 
     # -- what a file format implements ------------------------------------------------
 
@@ -183,6 +206,7 @@ class TargetEmbeddings(Registrable):
         """Installs the aligned rows (a matrix or a row source) and their status."""
         self._log_coverage(status)
         self._matrix = rows
+        self._device_tables, self._device_valid = {}, {}
         if self.mask_missing:
             self._valid = status != MISSING
         else:
@@ -194,32 +218,75 @@ class TargetEmbeddings(Registrable):
         The rows for `ids` (any shape), as float32 on `ids`' device, and whether each
         row is a valid target (padding, the OOV token and, with `mask_missing`, words
         without a vector are not).
+
+        With ids on a GPU this synchronises with the host (the ids index the CPU
+        table) unless the table is `device_resident`; see the class docstring.
         """
         self.load()
-        flat_ids = ids.detach().reshape(-1).cpu().numpy()
-        rows = torch.from_numpy(numpy.asarray(self._matrix[flat_ids], dtype=numpy.float32))
-        valid = torch.from_numpy(self._valid[flat_ids])
-        shape = tuple(ids.shape)
-        return (
-            rows.view(shape + (self.embedding_dim,)).to(ids.device, non_blocking=True),
-            valid.view(shape).to(ids.device, non_blocking=True),
-        )
+        valid = self._valid_on(ids.device)[ids]
+        if self.device_resident:
+            return self._table_on(ids.device)[ids].float(), valid
+        return self._rows_from_host(ids), valid
+
+    def _rows_from_host(self, ids: torch.Tensor) -> torch.Tensor:
+        """The rows of `ids` from the CPU table: device ids to the host (a synchronisation), rows back without one."""
+        host_ids = ids.detach().reshape(-1).cpu().numpy()
+        rows = torch.from_numpy(numpy.ascontiguousarray(self._matrix[host_ids]))
+        if ids.device.type == "cuda":
+            rows = rows.pin_memory()  # PyTorch's caching host allocator: no new pinned allocation per batch
+        rows = rows.to(ids.device, non_blocking=True).float()
+        return rows.view(*ids.shape, self.embedding_dim)
+
+    def _valid_on(self, device: torch.device) -> torch.Tensor:
+        """The validity mask as a tensor on `device` (copied there once)."""
+        device = _concrete(device)
+        if device not in self._device_valid:
+            self._device_valid[device] = torch.from_numpy(self._valid).to(device)
+        return self._device_valid[device]
+
+    def _table_on(self, device: torch.device) -> torch.Tensor:
+        """The whole table in `dtype` on `device`, copied once (in chunks: a compressed table is decoded piecewise)."""
+        device = _concrete(device)
+        if device not in self._device_tables:
+            self._device_tables[device] = self._copy_table_to(device)
+        return self._device_tables[device]
+
+    def _copy_table_to(self, device: torch.device) -> torch.Tensor:
+        dtype = getattr(torch, self.dtype)
+        size_mb = self.num_rows * self.embedding_dim * torch.finfo(dtype).bits / 8 / 2**20
+        try:
+            table = torch.empty((self.num_rows, self.embedding_dim), dtype=dtype, device=device)
+        except torch.OutOfMemoryError as error:
+            raise ConfigurationError(
+                f"The target table of {self.source_path} ({size_mb:.0f} MiB in {self.dtype}) does not fit on "
+                f"{device}: set device_resident to false (the table then stays on the CPU), or use dtype float16"
+            ) from error
+        for start in range(0, self.num_rows, _COPY_CHUNK_ROWS):
+            # A copy: a slice of the read-only memory map is not writable, which torch warns about.
+            chunk = numpy.array(self._matrix[start : start + _COPY_CHUNK_ROWS], dtype=self.dtype)
+            table[start : start + len(chunk)].copy_(torch.from_numpy(chunk))
+        logger.info("Target table of %s (%.0f MiB) copied to %s", self.source_path, size_mb, device)
+        return table
 
     def unit_chunks(self, chunk_size: int, device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         """
         The whole table in chunks of `chunk_size` rows, L2-normalised, float32, on
         `device`, each with its validity mask: for nearest-neighbour search without
-        holding a second full-size copy of the table.
+        holding a second full-size copy of the table.  A device-resident copy that
+        `lookup` made on `device` is read there.
         """
         self.load()
+        device = _concrete(torch.device(device))
+        resident = self._device_tables.get(device) if self.device_resident else None
         for start in range(0, self.num_rows, chunk_size):
-            # A copy: a slice of the read-only memory map is not writable, which torch warns about.
-            chunk = torch.from_numpy(numpy.array(self._matrix[start : start + chunk_size], dtype=numpy.float32))
-            valid = torch.from_numpy(self._valid[start : start + chunk_size])
-            yield (
-                torch.nn.functional.normalize(chunk.to(device), dim=-1),
-                valid.to(device),
-            )
+            if resident is not None:
+                chunk = resident[start : start + chunk_size].float()
+                valid = self._valid_on(device)[start : start + chunk_size]
+            else:
+                # A copy: a slice of the read-only memory map is not writable, which torch warns about.
+                chunk = torch.from_numpy(numpy.array(self._matrix[start : start + chunk_size], dtype=numpy.float32))
+                valid = torch.from_numpy(self._valid[start : start + chunk_size])
+            yield torch.nn.functional.normalize(chunk.to(device), dim=-1), valid.to(device)
 
     # -- alignment, validation and caching --------------------------------------------
 
@@ -355,6 +422,13 @@ class TargetEmbeddings(Registrable):
         # The status file is written last: its presence marks a complete cache entry.
         _atomic_save(cache_path + ".npy", matrix)
         _atomic_save(cache_path + ".status.npy", status.astype(numpy.int8))
+
+
+def _concrete(device: torch.device) -> torch.device:
+    """`device` with its index (`cuda` is the current CUDA device), so that each device has one key."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _atomic_save(path: str, array: numpy.ndarray) -> None:

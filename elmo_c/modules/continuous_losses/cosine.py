@@ -17,6 +17,6 @@ class CosineLoss(ContinuousLoss):
     def forward(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return 1.0 - torch.nn.functional.cosine_similarity(predictions, targets, dim=-1, eps=1e-8)
 
-    def loss_and_cosine(self, predictions: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _loss_and_cosine(self, predictions: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         cosines = torch.nn.functional.cosine_similarity(predictions, targets, dim=-1, eps=1e-8)
         return 1.0 - cosines, cosines.detach()

@@ -16,7 +16,8 @@ class VonMisesFisherLoss(ContinuousLoss):
     `lambda_1 = 1, lambda_2 = 0` is the plain NLL; `lambda_1 < 1` is their
     "regularisation 1" and `lambda_2 > 0` their "regularisation 2" (they report
     0.02 and 0.1).  `log C_m` is computed stably for any dimension and
-    concentration (see `elmo_c.modules.bessel`).
+    concentration (see `elmo_c.modules.bessel`).  Under autocast it is computed in
+    float32 (see `ContinuousLoss`), the normaliser in float64.
 
     Registered as a `ContinuousLoss` with name "vmf".
 

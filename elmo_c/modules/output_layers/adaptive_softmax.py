@@ -112,12 +112,34 @@ class AdaptiveSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
                 "use fewer cutoffs or a smaller div_value"
             )
         self.make_heads(
-            lambda: torch.nn.AdaptiveLogSoftmaxWithLoss(input_dim, num_classes, self.cutoffs, div_value=div_value),
-            share_between_directions,
+            lambda: _adaptive_softmax(input_dim, num_classes, self.cutoffs, div_value), share_between_directions
         )
 
     def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-        return head.log_prob(hidden)
+        return head.log_prob(hidden.float())
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return -head(hidden, self.class_ids(targets)).output.sum()
+        return -head(hidden.float(), self.class_ids(targets)).output.sum()
+
+
+def _adaptive_softmax(
+    input_dim: int, num_classes: int, cutoffs: List[int], div_value: float
+) -> torch.nn.AdaptiveLogSoftmaxWithLoss:
+    """
+    PyTorch's adaptive softmax, made safe under autocast: the scores of its head and
+    tail clusters are cast to float32 as they leave them (forward hooks), so that the
+    log-softmaxes and the log-probabilities it writes into a buffer of the input's
+    dtype (given float32 states) are float32, while the matrix products run in
+    autocast's precision.  Without it, CUDA's float16 autocast fails (a float32
+    log-softmax copied into a float16 buffer) and a bfloat16 one sums the loss in
+    bfloat16.
+    """
+    module = torch.nn.AdaptiveLogSoftmaxWithLoss(input_dim, num_classes, cutoffs, div_value=div_value)
+    module.head.register_forward_hook(_float32_output)
+    for cluster in module.tail:
+        cluster.register_forward_hook(_float32_output)
+    return module
+
+
+def _float32_output(module: torch.nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+    return output.float()

@@ -5,6 +5,7 @@ from allennlp.common.checks import ConfigurationError
 
 from elmo_c.data.target_embeddings import TargetEmbeddings
 from elmo_c.modules.continuous_losses import ContinuousLoss, CosineLoss
+from elmo_c.modules.continuous_losses.continuous_loss import float32_region
 from elmo_c.modules.metrics import WeightedMean
 from elmo_c.modules.next_word_metrics import NextWordRanking
 from elmo_c.modules.output_layers.output_layer import OutputLayer
@@ -32,6 +33,17 @@ class ContinuousOutputLayer(OutputLayer):
     `unigram_top1_accuracy`, ... (among the k most frequent training words).  The
     search runs over the table in chunks, so an 800K-word table fits in memory.
 
+    On a GPU the training step never waits for the device here: the layer takes
+    every position of the batch (`takes_padding`), and targets that do not count
+    (padding, words without a vector, boundaries left out of the loss) are weighed
+    by zero instead of being selected, so every shape is static and the count of
+    targets stays a device tensor.  What remains is the lookup in a CPU table (see
+    `TargetEmbeddings`; none with `device_resident`), the von Mises-Fisher
+    normaliser below 44 dimensions (see `elmo_c.modules.bessel`), and, in
+    evaluation only, the nearest-neighbour search, which selects the measured
+    positions.  Under autocast (`use_amp`, or bfloat16) the projection runs in the
+    lower precision, the loss and the metrics in float32.
+
     Registered as an `OutputLayer` with name "continuous".
 
     # Parameters
@@ -39,7 +51,8 @@ class ContinuousOutputLayer(OutputLayer):
     input_dim : `int`
         Passed by the model.
     target_embeddings : `TargetEmbeddings`
-        The fixed vectors to regress (never trained, never on the device as a whole).
+        The fixed vectors to regress (never trained; on the device as a whole only
+        with its `device_resident`).
     loss : `ContinuousLoss`, optional (default = `cosine`)
         `{"type": "vmf", "lambda_1": ..., "lambda_2": ...}` for the von Mises-Fisher NLL.
     share_between_directions : `bool`, optional (default = `False`)
@@ -58,6 +71,8 @@ class ContinuousOutputLayer(OutputLayer):
         are never in the metrics).  Only the forward model predicts `</S>` and only
         the backward one `<S>`, so that the two sharing a vector confuses neither.
     """
+
+    takes_padding = True
 
     def __init__(
         self,
@@ -91,29 +106,34 @@ class ContinuousOutputLayer(OutputLayer):
         self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         vectors, valid = self.target_embeddings.lookup(targets)
+        measured = self.ranking.is_measured(targets)
         if not self.boundaries_in_loss:
-            valid = valid & self.ranking.is_measured(targets)
-        if not bool(valid.all()):
-            hidden, vectors, targets = hidden[valid], vectors[valid], targets[valid]
+            valid = valid & measured
         predictions = self.head(direction)(hidden)
         losses, cosines = self.loss.loss_and_cosine(predictions, vectors)
-        with torch.no_grad():
-            self._record_metrics(predictions, vectors, targets, cosines)
-        return losses.sum(), torch.tensor(float(losses.numel()), device=losses.device)
+        with torch.no_grad(), float32_region(predictions.device):
+            self._record_metrics(predictions, vectors, targets, cosines, valid & measured)
+        return losses.masked_fill(~valid, 0.0).sum(), valid.sum().to(losses.dtype)
 
     def _record_metrics(
-        self, predictions: torch.Tensor, vectors: torch.Tensor, targets: torch.Tensor, cosines: torch.Tensor
+        self,
+        predictions: torch.Tensor,
+        vectors: torch.Tensor,
+        targets: torch.Tensor,
+        cosines: torch.Tensor,
+        measured: torch.Tensor,
     ) -> None:
-        measured = self.ranking.is_measured(targets)
+        """The metrics of the `measured` positions (valid targets other than the boundaries), weighed by the mask."""
         count = measured.sum()
-        self._cosine(cosines[measured].sum(), count)
-        units = torch.nn.functional.normalize(vectors[measured].float(), dim=-1)
+        self._cosine(cosines.masked_fill(~measured, 0.0).sum(), count)
+        units = torch.nn.functional.normalize(vectors.float(), dim=-1)
         constant = self._constant_direction(units.device)
         if constant is not None:
-            self._constant_cosine((units @ constant).sum(), count)
+            self._constant_cosine((units @ constant).masked_fill(~measured, 0.0).sum(), count)
         if self.top_k and (self.neighbours_in_training or not self.training):
+            # Selecting the measured positions waits for the device: evaluation only (by default).
             queries = predictions[measured][: self.max_neighbour_queries]
-            self._neighbour_ranking(queries, units[: len(queries)], targets[measured][: len(queries)])
+            self._neighbour_ranking(queries, units[measured][: len(queries)], targets[measured][: len(queries)])
 
     def _neighbour_ranking(self, predictions: torch.Tensor, units: torch.Tensor, targets: torch.Tensor) -> None:
         """How many measured words of the table are nearer (by cosine) to each prediction than its target."""
@@ -145,7 +165,9 @@ class ContinuousOutputLayer(OutputLayer):
                 total += chunk_weights @ rows.double()
                 start += len(rows)
             self._constant = torch.nn.functional.normalize(total, dim=0).float()
-        return self._constant.to(device)
+        if self._constant.device != device:  # kept where it is used: no copy (and no wait) per batch
+            self._constant = self._constant.to(device)
+        return self._constant
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"cosine": self._cosine.get_metric(reset)}

@@ -13,7 +13,16 @@ class OutputLayer(torch.nn.Module, Registrable):
 
     Implementations are built by the model with `input_dim` (the encoder's output
     size per direction) and, through `FromParams`, the `vocab`.
+
+    `takes_padding`: a layer that sets it to `True` is given every position of the
+    batch, padding included (target id 0, which it must leave out of the loss and
+    of the count), instead of the real positions only.  The shapes are then the
+    batch's, and the model selects nothing with a boolean mask, which on a GPU
+    makes the host wait for the device (the number of selected rows must be known
+    on the host).
     """
+
+    takes_padding = False
 
     def forward(  # type: ignore[override]
         self, hidden: torch.Tensor, targets: torch.Tensor, direction: int
@@ -22,9 +31,11 @@ class OutputLayer(torch.nn.Module, Registrable):
         # Parameters
 
         hidden : `torch.Tensor`
-            `(num_positions, input_dim)` encoder states at real (non-padding) positions.
+            `(num_positions, input_dim)` encoder states at real (non-padding) positions,
+            or at every position with `takes_padding`.
         targets : `torch.Tensor`
-            `(num_positions,)` ids of the words to predict (namespace `tokens`).
+            `(num_positions,)` ids of the words to predict (namespace `tokens`; 0 at
+            padding with `takes_padding`).
         direction : `int`
             0 for the forward language model, 1 for the backward one.
 

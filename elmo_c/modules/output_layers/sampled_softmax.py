@@ -102,13 +102,15 @@ class SampledSoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
         self._sampled_loss = WeightedMean()
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return head(hidden, self.class_ids(targets))
+        # float32 states: under autocast only the matrix products inside run in the lower
+        # precision; the logits (+ float32 biases and corrections) and the loss are float32.
+        return head(hidden.float(), self.class_ids(targets))
 
     def _word_scores(self, head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         weights, biases = (
             (head.softmax_w.weight, head.softmax_b.weight.squeeze(1)) if head.sparse else (head.softmax_w, head.softmax_b)
         )
-        return hidden @ weights.t() + biases
+        return (hidden @ weights.t()).float() + biases
 
     def _record(self, loss_sum: torch.Tensor, count: torch.Tensor) -> None:
         if self.training:

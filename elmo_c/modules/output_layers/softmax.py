@@ -35,6 +35,14 @@ class SoftmaxFamilyOutputLayer(OutputLayer):
     `next_word_metrics`: sentence boundaries, padding and OOV are neither measured
     nor candidates), so that every variant has a figure in common.
 
+    Mixed precision: under autocast (`use_amp`, or bfloat16) the heads' matrix
+    products run in the lower precision and the log-softmax and the loss in float32
+    (each layer casts the scores it normalises).  These layers select the real
+    positions with a boolean mask, and the sampled and adaptive softmaxes wait for
+    the device inside (the sampler runs on the host; the clusters are selected by
+    mask), so unlike the `continuous` layer their training step synchronises with
+    the host on a GPU.
+
     Not registered: a base class.
 
     # Parameters
@@ -181,4 +189,4 @@ class SoftmaxOutputLayer(SoftmaxFamilyOutputLayer):
         self.make_heads(lambda: torch.nn.Linear(input_dim, self.num_word_classes), share_between_directions)
 
     def _loss_sum(self, head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(head(hidden), self.class_ids(targets), reduction="sum")
+        return torch.nn.functional.cross_entropy(head(hidden).float(), self.class_ids(targets), reduction="sum")

@@ -22,7 +22,8 @@ class ElmoCTokenEmbedder(TokenEmbedder):
     and its target vectors are never built, so the vector file need not exist.
     Unlike allennlp's `Elmo`, the biLM keeps no LSTM state between batches: every
     sentence starts from zero states, so a sentence's vectors do not depend on the
-    batches before it.
+    batches before it.  There is no length limit: every sentence runs whole through
+    the biLM and each token gets a vector.
 
     Use it with an `ELMoTokenCharactersIndexer` (e.g. named "elmo").  Models trained
     with the `word_vectors` input layer read vocabulary ids, not characters, and

@@ -1,0 +1,1 @@
+from elmo_c.data.data_loaders.reproducible import ReproducibleDataLoader
