@@ -61,12 +61,26 @@ RAW_TARGETS = {
     "model.output_layer.target_embeddings.normalize": False,
 }
 SOFTMAX_TRAINER = {"trainer.validation_metric": "-perplexity"}
+# Every model is evaluated on the same instances, whole validation sentences, also
+# when it trained on windows of running text (which would give it context from the
+# sentence before).
+SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
 # What each variant changes in training_config/elmo_c_small.jsonnet.  The sampled
 # softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
 # of PTB's 10K words already gives it most of the full softmax's signal.
 VARIANTS = {
     "elmo_c": {},
     "elmo_c_raw": RAW_TARGETS,
+    # The released recipe's training choices that keep ELMo's character input (so the
+    # model still embeds any downstream word): 20-token windows of running text, layer
+    # norm on each LSTM layer, clips 3; and sentence boundaries out of the loss.
+    "elmo_c_recipe": {
+        "dataset_reader.window_size": 20,
+        "model.encoder.layer_norm": True,
+        "model.encoder.cell_clip": 3.0,
+        "model.encoder.projection_clip": 3.0,
+        "model.output_layer.boundaries_in_loss": False,
+    },
     "elmo": {
         "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
         "trainer.optimizer.type": "dense_sparse_adam",
@@ -112,6 +126,7 @@ def main() -> None:
     untrained_archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
     pretrained["untrained"] = {
         "archive": untrained_archive,
+        "decoding": _decoding(os.path.join(run_dir, "untrained"), untrained_archive, corpus),
         "validation": pipeline.evaluate_pretrained(
             os.path.join(run_dir, "untrained"), untrained_archive, corpus["valid"], "untrained", environment
         ),
@@ -120,9 +135,14 @@ def main() -> None:
     rows = {name: {**cell, "scores": downstream.get(name, {})} for name, cell in pretrained.items()}
     rows["none"] = {"scores": downstream.get("none", {})}
     text, headlines = report(rows, args, time.time() - started)
-    with open(args.results, "w") as stream:
-        stream.write(text)
     _plot(rows, os.path.splitext(args.results)[0] + ".png")
+    publish(text, headlines, rows, args.results, run_dir)
+
+
+def publish(text: str, headlines: Dict[str, float], rows: Dict, results: str, run_dir: str) -> None:
+    """Writes a study's report to `results` and its cells to run_dir/summary.json; prints both."""
+    with open(results, "w") as stream:
+        stream.write(text)
     with open(os.path.join(run_dir, "summary.json"), "w") as stream:
         json.dump(rows, stream, indent=2, default=str)
     print("\n" + text)
@@ -188,9 +208,27 @@ def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: D
         overrides.update(_QUICK_SIZES)
     archive = pipeline.pretrain(variant_dir, environment, epochs, seed=args.pretraining_seed, overrides=overrides,
                                 title=f"the {variant} variant")
-    validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment)
+    validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment,
+                                              overrides=SENTENCE_EVALUATION)
     return {"archive": archive, "epochs": epochs, "validation": validation,
+            "decoding": _decoding(variant_dir, archive, corpus),
             "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}
+
+
+def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str]) -> Dict[str, float]:
+    """benchmarks/decoding.py's figures for a model (once; empty for a model without a word distribution)."""
+    path = os.path.join(variant_dir, "decoding.json")
+    if not os.path.exists(path):
+        from benchmarks.decoding import decoding_figures
+
+        try:
+            figures = pipeline.stage(f"Next-word perplexity of {archive}",
+                                     lambda: decoding_figures(archive, corpus["train"], corpus["valid"]))
+        except ValueError as error:  # ELMo-Sub: no distribution over words
+            figures = {"note": str(error)}
+        write_lines(path, [json.dumps(figures)])
+    with open(path) as stream:
+        return json.load(stream)
 
 
 # The quick smoke test's biLM: the fixtures' sizes.
@@ -339,6 +377,12 @@ def headlines(rows: Dict[str, Dict], suffix: str = "") -> Dict[str, float]:
         result["quality_top10_elmo_c_over_unigram"] = validation["top10_accuracy"] / validation["unigram_top10_accuracy"]
     if "cosine_gain" in validation:
         result["quality_cosine_gain_over_constant_elmo_c"] = validation["cosine_gain"]
+    for name, row in rows.items():
+        if "perplexity" in (row.get("decoding") or {}):
+            result[f"quality_perplexity_{_headline_name(name)}"] = row["decoding"]["perplexity"]
+    decoding = rows.get("elmo_c", {}).get("decoding") or {}
+    if decoding.get("unigram_top10"):
+        result["quality_calibrated_top10_elmo_c_over_unigram"] = decoding["model_top10"] / decoding["unigram_top10"]
     return result
 
 
@@ -395,6 +439,7 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
             + " | ".join(_f(validation.get(metric)) for metric in INTRINSIC)
             + " |"
         )
+    lines += _decoding_table(rows)
     for task in _measured_tasks(rows):
         lines += [
             "",
@@ -418,6 +463,33 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
     figures = headlines(rows)
     lines += ["", "## Headlines", "", "```"] + [f"{k} = {v:.4g}" for k, v in figures.items()] + ["```", ""]
     return "\n".join(lines), figures
+
+
+def _decoding_table(rows: Dict[str, Dict]) -> List[str]:
+    lines = [
+        "",
+        "## One figure for every variant: next-word perplexity over the same words",
+        "",
+        "From `benchmarks/decoding.py`: every model's distribution over the same candidate words (not "
+        "boundaries, padding or OOV) at the same positions of whole validation sentences.  A softmax's "
+        "probabilities are renormalised over those words; ELMo-C's distribution is "
+        "`p(w) exp(kappa cos(prediction, target(w)))` with `p(w)` the unigram model's and kappa fitted on "
+        "2,000 *training* sentences.  `top-k` ranks by that distribution; `nearest top-10` is ELMo-C's "
+        "plain nearest-neighbour ranking (the table above).",
+        "",
+        "| variant | perplexity | unigram perplexity | top-1 | top-10 | unigram top-10 | nearest top-10 | kappa |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        figures = row.get("decoding") or {}
+        if "perplexity" not in figures:
+            continue
+        lines.append(
+            f"| {name} | {_f(figures['perplexity'], 1)} | {_f(figures['unigram_perplexity'], 1)} | "
+            f"{_f(figures['model_top1'])} | {_f(figures['model_top10'])} | {_f(figures['unigram_top10'])} | "
+            f"{_f(figures.get('neighbour_top10'))} | {_f(figures.get('kappa'), 2)} |"
+        )
+    return lines
 
 
 def _f(value: Optional[float], digits: int = 4) -> str:

@@ -43,6 +43,13 @@ DEFAULTS = {
     # test config (fixtures/configs/elmo_baselines_tiny.jsonnet).
     "ELMO_C_SUBWORDS": os.path.join(FIXTURES, "subwords", "bpe.model"),
     "ELMO_C_TEST_OUTPUT": "softmax",
+    # Continued pretraining on a domain (training_config/elmo_c_adapt.jsonnet): the archive
+    # it starts from (an ELMo-C, or ELMo's files through `allennlp import-elmo`), and how
+    # many batches its input layer and first ELMO_C_FROZEN_LSTM_LAYERS LSTM layers stay
+    # frozen while the new output layer learns (0: none).
+    "ELMO_C_PRETRAINED": os.path.join(FIXTURES, "elmo_c_tiny", "model.tar.gz"),
+    "ELMO_C_FREEZE_BATCHES": "200",
+    "ELMO_C_FROZEN_LSTM_LAYERS": "1",
 }
 
 
@@ -100,7 +107,8 @@ def fallback_notice(path: str) -> str:
         return ""
     return (
         f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} not set, so the bundled fixture {path} "
-        f"is used: a toy run.  Export {names[0]} to use your own data."
+        f"is used: a toy run.  Export {' or '.join(names)}{'' if len(names) == 1 else ' (the one the config reads)'} "
+        f"to use your own data."
     )
 
 

@@ -1,7 +1,7 @@
 from typing import List, Optional
 
 import torch
-from allennlp.common import FromParams
+from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 
 
@@ -53,7 +53,7 @@ class ProjectedLstm(torch.nn.LSTM):
         return torch.stack(outputs, dim=1)
 
 
-class BidirectionalLmEncoder(torch.nn.Module, FromParams):
+class BidirectionalLmEncoder(torch.nn.Module, Registrable):
     """
     ELMo's biLM encoder: separate forward and backward stacks of projected LSTMs
     (the backward stack reads each sentence right to left), with residual
@@ -62,6 +62,10 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
     `forward` returns every LSTM layer's output, forward and backward concatenated,
     for the downstream scalar mix; the top layer's halves feed the two language
     models.
+
+    Registered as a `BidirectionalLmEncoder` with name "lstm" (the default, so a
+    config needs no `type`); "from_archive" starts it from a trained model
+    (`elmo_c/modules/archived_encoder.py`).
 
     # Parameters
 
@@ -86,6 +90,8 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
         as the released ELMo-C configuration does.  ELMo's weight format cannot
         express it (`export-elmo` refuses such models).
     """
+
+    default_implementation = "lstm"
 
     def __init__(
         self,
@@ -194,6 +200,10 @@ class BidirectionalLmEncoder(torch.nn.Module, FromParams):
             outputs.append(output)
             layer_input = self.dropout(output)
         return outputs
+
+
+# The base class is the "lstm" implementation itself (as AllenNLP registers `Vocabulary`).
+BidirectionalLmEncoder.register("lstm")(BidirectionalLmEncoder)
 
 
 def reverse_padded(sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -62,14 +62,16 @@ def test_the_quick_study_runs_end_to_end_and_resumes(tmp_path):
     first = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     text = (tmp_path / "RESULTS_quality.md").read_text()
-    for row, tables in (("| elmo_c |", 2), ("| untrained |", 2), ("| none |", 1)):
-        assert text.count(row) == tables, row  # the intrinsic table (none has no biLM) and the task's
+    # The intrinsic table and the perplexity table (none has no biLM), and the task's.
+    for row, tables in (("| elmo_c |", 3), ("| untrained |", 3), ("| none |", 1)):
+        assert text.count(row) == tables, row
     if importlib.util.find_spec("matplotlib"):  # installed with --benchmarks only
         assert (tmp_path / "RESULTS_quality.png").stat().st_size > 0
     headlines = dict(re.findall(r"^(quality_\w+) = (\S+)$", first.stdout, flags=re.M))
     for name in ("quality_rt_accuracy_elmo_c_mean", "quality_rt_accuracy_none_sd",
                  "quality_rt_accuracy_elmo_c_minus_untrained", "quality_top10_elmo_c_over_unigram",
-                 "quality_cosine_gain_over_constant_elmo_c"):
+                 "quality_cosine_gain_over_constant_elmo_c", "quality_perplexity_elmo_c",
+                 "quality_calibrated_top10_elmo_c_over_unigram"):
         assert name in headlines
     second = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert second.returncode == 0
