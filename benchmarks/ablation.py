@@ -76,7 +76,8 @@ def main() -> None:
     rows = {}
     for name in args.settings:
         environment = _environment(name, {**data, "train": train}, targets, args.dim, run_dir)
-        overrides = dict(SETTINGS[name])
+        # Against the study's baseline, which kept `<S>`/`</S>` in the loss (the default then).
+        overrides = {"model.output_layer.boundaries_in_loss": True, **SETTINGS[name]}
         if overrides.get("model.input_layer") == "WORD_VECTORS":
             overrides["model.input_layer"] = {
                 "type": "word_vectors", "projection_dim": 128, "layer_norm": True,

@@ -69,8 +69,9 @@ SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
 # softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
 # of PTB's 10K words already gives it most of the full softmax's signal.
 VARIANTS = {
-    "elmo_c": {},
-    "elmo_c_raw": RAW_TARGETS,
+    # The defaults until this study: whole sentences, `<S>`/`</S>` in the loss.
+    "elmo_c": {"model.output_layer.boundaries_in_loss": True},
+    "elmo_c_raw": {**RAW_TARGETS, "model.output_layer.boundaries_in_loss": True},
     # The released recipe's training choices that keep ELMo's character input (so the
     # model still embeds any downstream word): 20-token windows of running text, layer
     # norm on each LSTM layer, clips 3; and sentence boundaries out of the loss.
@@ -81,6 +82,9 @@ VARIANTS = {
         "model.encoder.projection_clip": 3.0,
         "model.output_layer.boundaries_in_loss": False,
     },
+    # Its two cheap ingredients alone: no layer norm (which ELMo's file format cannot
+    # hold) and no clips (which need the step-by-step LSTM instead of the fused one).
+    "elmo_c_windows": {"dataset_reader.window_size": 20, "model.output_layer.boundaries_in_loss": False},
     "elmo": {
         "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
         "trainer.optimizer.type": "dense_sparse_adam",
@@ -126,7 +130,7 @@ def main() -> None:
     untrained_archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
     pretrained["untrained"] = {
         "archive": untrained_archive,
-        "decoding": _decoding(os.path.join(run_dir, "untrained"), untrained_archive, corpus),
+        "decoding": _decoding(os.path.join(run_dir, "untrained"), untrained_archive, corpus, args.report_only),
         "validation": pipeline.evaluate_pretrained(
             os.path.join(run_dir, "untrained"), untrained_archive, corpus["valid"], "untrained", environment
         ),
@@ -211,13 +215,18 @@ def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: D
     validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment,
                                               overrides=SENTENCE_EVALUATION)
     return {"archive": archive, "epochs": epochs, "validation": validation,
-            "decoding": _decoding(variant_dir, archive, corpus),
+            "decoding": _decoding(variant_dir, archive, corpus, args.report_only),
             "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}
 
 
-def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str]) -> Dict[str, float]:
-    """benchmarks/decoding.py's figures for a model (once; empty for a model without a word distribution)."""
+def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str], report_only: bool) -> Dict[str, float]:
+    """
+    benchmarks/decoding.py's figures for a model (once; empty for a model without a
+    word distribution, and with `report_only` until they are computed).
+    """
     path = os.path.join(variant_dir, "decoding.json")
+    if report_only and not os.path.exists(path):
+        return {}
     if not os.path.exists(path):
         from benchmarks.decoding import decoding_figures
 
@@ -367,11 +376,12 @@ def headlines(rows: Dict[str, Dict], suffix: str = "") -> Dict[str, float]:
             mean, sd = mean_and_sd(list(row["scores"].get(task, {}).values()))
             result[f"quality_{task}_{_headline_name(name)}_mean{suffix}"] = mean
             result[f"quality_{task}_{_headline_name(name)}_sd{suffix}"] = sd
-        elmo_c = rows.get("elmo_c", {}).get("scores", {}).get(task, {})
-        for other in ("elmo", "untrained"):
-            if other in rows and elmo_c:
-                difference = paired_difference(elmo_c, rows[other]["scores"].get(task, {}))
-                result[f"quality_{task}_elmo_c_minus_{other}{suffix}"] = difference["mean"]
+        for name, row in rows.items():
+            scores = row["scores"].get(task, {})
+            for other in ("elmo", "untrained"):
+                if name.startswith("elmo_c") and other in rows and scores:
+                    difference = paired_difference(scores, rows[other]["scores"].get(task, {}))
+                    result[f"quality_{task}_{_headline_name(name)}_minus_{other}{suffix}"] = difference["mean"]
     validation = rows.get("elmo_c", {}).get("validation", {})
     if validation.get("unigram_top10_accuracy"):
         result["quality_top10_elmo_c_over_unigram"] = validation["top10_accuracy"] / validation["unigram_top10_accuracy"]

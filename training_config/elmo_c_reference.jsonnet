@@ -22,6 +22,8 @@ local data = bilm.data;
 {
   vocabulary: bilm.vocabulary,
   dataset_reader: bilm.reader(window_size=20),
+  // Validated on whole sentences, as the figures of every other config are.
+  validation_dataset_reader: bilm.reader(),
   train_data_path: data.train,
   validation_data_path: data.validation,
   model: bilm.model(
