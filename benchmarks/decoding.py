@@ -47,7 +47,7 @@ KAPPA_GRID = numpy.geomspace(0.01, 1000.0, 51)
 def decoding_figures(archive: str, fit_path: str, valid_path: str, fit_sentences: int = 2000) -> Dict[str, float]:
     """The perplexity and top-k of the model's next-word distribution on `valid_path`, beside a unigram model's."""
     model, reader = _load(archive)
-    scorer = _scorer(model)
+    scorer = _Scorer(model)
     figures: Dict[str, float] = {}
     if scorer.needs_kappa:
         fit = list(itertools.islice(_sentences(fit_path), fit_sentences))
@@ -62,6 +62,10 @@ class _Scorer:
 
     def __init__(self, model) -> None:
         layer = model.output_layer
+        if not hasattr(layer, "target_embeddings") and not getattr(layer, "_has_word_scores", False):
+            raise ValueError(f"{type(layer).__name__} has no distribution over words to score")
+        if getattr(getattr(layer, "ranking", None), "counts", None) is None:
+            raise ValueError("the model's vocabulary has no word counts (train with the `counted` vocabulary)")
         self.layer = layer
         self.measured = layer.ranking.measured.cpu()
         counts = torch.from_numpy(layer.ranking.counts).double()
@@ -126,15 +130,6 @@ class _Scorer:
 def _parabola_minimum(x: numpy.ndarray, y: numpy.ndarray) -> float:
     a, b, _ = numpy.polyfit(x, y, 2)
     return float(math.exp(-b / (2 * a))) if a > 0 else float(math.exp(x[1]))
-
-
-def _scorer(model) -> _Scorer:
-    layer = model.output_layer
-    if getattr(getattr(layer, "ranking", None), "counts", None) is None:
-        raise ValueError("the model's vocabulary has no word counts (train with the `counted` vocabulary)")
-    if not hasattr(layer, "target_embeddings") and not getattr(layer, "_has_word_scores", False):
-        raise ValueError(f"{type(layer).__name__} has no distribution over words to score")
-    return _Scorer(model)
 
 
 def _load(archive: str):

@@ -55,6 +55,7 @@ from elmo_c import pipeline  # noqa: E402
 from elmo_c.config_defaults import FIXTURES  # noqa: E402
 from elmo_c.pipeline.data import write_lines  # noqa: E402
 from elmo_c.pipeline.downstream import test_metrics_path  # noqa: E402
+from elmo_c.training.throughput import count_tokens  # noqa: E402
 
 RAW_TARGETS = {
     "model.output_layer.target_embeddings.centre": None,
@@ -281,8 +282,7 @@ def _pretraining_cost(serialization_dir: str, train_path: str, epochs: int) -> D
     with open(os.path.join(serialization_dir, "metrics.json")) as stream:
         metrics = json.load(stream)
     seconds = _seconds(metrics.get("training_duration", "0:00:00"))
-    with open(train_path, encoding="utf-8") as stream:
-        tokens = sum(len(line.split()) + 2 for line in stream if line.strip())  # with <S> and </S>
+    tokens = count_tokens(train_path)  # with <S> and </S>; cached beside the file by the training run
     return {
         "seconds": seconds,
         "tokens_per_second": tokens * epochs / seconds if seconds else float("nan"),
