@@ -9,13 +9,14 @@ import torch
 from allennlp.commands import main
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.modules.elmo import Elmo, _ElmoBiLm, batch_to_ids
+from allennlp.modules.elmo import Elmo, batch_to_ids
 from allennlp.modules.token_embedders import TokenEmbedder
 
 import elmo_c.commands.export_elmo as export_module
 from elmo_c.commands.export_elmo import export_elmo
 from elmo_c.models.archive_loading import PretrainedBiLm
 from elmo_c.modules.token_embedders import ElmoCTokenEmbedder
+from tests.commands.elmo_comparison import layer_differences
 
 # Different lengths (padding), a non-ASCII word, and a word past ELMo's 50 characters.
 SENTENCES = [
@@ -33,13 +34,7 @@ def exported(elmo_c_archive, tmp_path_factory):
 
 def max_layer_differences(archive, options_file, weight_file):
     """Max abs difference per layer between our biLM and allennlp's, and allennlp's max abs value."""
-    character_ids = batch_to_ids(SENTENCES)
-    with torch.no_grad():
-        ours, our_mask = PretrainedBiLm.from_archive(archive)(character_ids)
-        theirs = _ElmoBiLm(options_file, weight_file)(character_ids)
-    assert torch.equal(our_mask, theirs["mask"])
-    assert len(ours) == len(theirs["activations"])
-    differences = [(mine - reference).abs().max().item() for mine, reference in zip(ours, theirs["activations"])]
+    differences, theirs = layer_differences(archive, options_file, weight_file, SENTENCES)
     return differences, max(layer.abs().max().item() for layer in theirs["activations"])
 
 

@@ -11,11 +11,11 @@ from allennlp.commands import main
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch
 from allennlp.models.archival import load_archive
-from allennlp.modules.elmo import Elmo, _ElmoBiLm, batch_to_ids
+from allennlp.modules.elmo import Elmo, batch_to_ids
 
 from elmo_c.commands.export_elmo import export_elmo
+from tests.commands.elmo_comparison import layer_differences as compare_layers
 from elmo_c.commands.import_elmo import PLACEHOLDER_OUTPUT_LAYER, import_elmo
-from elmo_c.models.archive_loading import PretrainedBiLm
 from elmo_c.modules.token_embedders import ElmoCTokenEmbedder
 
 # Different lengths (padding), a non-ASCII word, and a word past ELMo's 50 characters.
@@ -128,14 +128,7 @@ def datasets_of(weights):
 
 
 def layer_differences(archive, options_file, weight_file, sentences=SENTENCES):
-    """Max abs difference per layer between the archive's biLM and a fresh allennlp `_ElmoBiLm` (first call)."""
-    character_ids = batch_to_ids(sentences)
-    with torch.no_grad():
-        ours, our_mask = PretrainedBiLm.from_archive(archive)(character_ids)
-        theirs = _ElmoBiLm(options_file, weight_file)(character_ids)
-    assert torch.equal(our_mask, theirs["mask"])
-    assert len(ours) == len(theirs["activations"])
-    return [(mine - reference).abs().max().item() for mine, reference in zip(ours, theirs["activations"])], theirs
+    return compare_layers(archive, options_file, weight_file, sentences)
 
 
 @pytest.fixture
