@@ -28,6 +28,7 @@ import numpy
 import torch
 from allennlp.data import Vocabulary
 
+from benchmarks.intervals import MIN_ROUNDS
 from elmo_c.data.target_embeddings import TargetEmbeddings
 
 SYLLABLES = [consonant + vowel for consonant in "bcdfghjklmnprstvwxyz" for vowel in "aeiou"]
@@ -110,8 +111,11 @@ class Config:
         return SyntheticCorpus(vocab_size or self.vocab_size, self.cache_dir, self.seed)
 
     def repetitions(self, size: str, min_warmup: int = 0) -> Tuple[int, int]:
-        """(warm-up steps, repeats) for an encoder size: the paper's on a CPU gets at most 3 repeats (slow)."""
-        repeats = min(self.repeats, 3) if size == "paper" and self.device.type == "cpu" else self.repeats
+        """
+        (warm-up steps, repeats) for an encoder size: the paper's on a CPU gets at most
+        `MIN_ROUNDS` repeats (slow), the fewest from which an interval is reported.
+        """
+        repeats = min(self.repeats, MIN_ROUNDS) if size == "paper" and self.device.type == "cpu" else self.repeats
         return max(self.warmup, min_warmup), repeats
 
 

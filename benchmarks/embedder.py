@@ -44,9 +44,9 @@ EMBEDDERS = ("elmo_c", "allennlp")
 LABELS = {"elmo_c": "elmo_c_token_embedder", "allennlp": "AllenNLP Elmo (exported weights)"}
 
 
-def write_archive(size: ModelSize, directory: str) -> str:
+def write_archive(size: ModelSize, directory: str, seed: int) -> str:
     """A randomly initialised ELMo-C's serialization directory (only the parts embedders read)."""
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     input_layer = CharacterCnnInput(size.projection_dim, size.filters, size.num_highway)
     encoder = {"num_layers": 2, "cell_size": size.cell_size, "projection_dim": size.projection_dim}
     bilm = PretrainedBiLm(input_layer, BidirectionalLmEncoder(size.projection_dim, **encoder))
@@ -121,7 +121,7 @@ def run(config: Config) -> Section:
     series: Dict[str, List[float]] = {LABELS[name]: [] for name in EMBEDDERS}
     for size_name in config.embedder_sizes:
         with tempfile.TemporaryDirectory() as archive, tempfile.TemporaryDirectory() as export_dir:
-            embedders = build_embedders(write_archive(SIZES[size_name], archive), export_dir, config.device)
+            embedders = build_embedders(write_archive(SIZES[size_name], archive, config.seed), export_dir, config.device)
             difference = largest_difference(embedders, batches[0])
             steps = {name: embedding_step(name, embedders[name], batches) for name in EMBEDDERS}
             timings = measure(steps, *config.repetitions(size_name), config.device)

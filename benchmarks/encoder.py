@@ -49,8 +49,9 @@ def build_encoder(name: str, size: ModelSize) -> torch.nn.Module:
     return BidirectionalLmEncoder(dim, 2, cells, dim, dropout=0.1, cell_clip=clip, projection_clip=clip)
 
 
-def encoder_step(name: str, size: ModelSize, shape, device: torch.device) -> Callable[[], None]:
-    """Forward and backward of one encoder on random inputs."""
+def encoder_step(name: str, size: ModelSize, shape, device: torch.device, seed: int) -> Callable[[], None]:
+    """Forward and backward of one encoder on random inputs (seeded: two runs time the same weights)."""
+    torch.manual_seed(seed)
     encoder = build_encoder(name, size).to(device).train()
     batch_size, length = shape
     inputs = torch.randn(batch_size, length, size.projection_dim, device=device, requires_grad=True)
@@ -73,7 +74,7 @@ def run(config: Config) -> Section:
     series: Dict[str, List[float]] = {LABELS[name]: [] for name in ENCODERS}
     for size_name in config.encoder_sizes:
         size, shape = SIZES[size_name], config.batch(size_name)
-        steps = {name: encoder_step(name, size, shape, config.device) for name in ENCODERS}
+        steps = {name: encoder_step(name, size, shape, config.device, config.seed) for name in ENCODERS}
         timings = measure(steps, *config.repetitions(size_name), config.device)
         for name in ENCODERS:
             timing = timings[name]
