@@ -631,6 +631,7 @@ def train_overrides(data: SyntheticData, settings: Settings, workers: int) -> Di
         "trainer.use_amp": settings.on_gpu,
         "trainer.callbacks": [
             {"type": "rng_state"},
+            {"type": "resumable_metrics"},
             {"type": "throughput", "log_every_seconds": settings.train_log_seconds, "refresh_seconds": 0.5},
         ],
     }

@@ -103,10 +103,11 @@
     num_epochs: num_epochs,
     validation_metric: '+cosine',
     // Also within an epoch, so a killed run loses at most `checkpoint_every_seconds`;
-    // the random states go with each checkpoint, so `--recover` ends where an
-    // uninterrupted run ends.  The progress bar shows tokens/s and the time left.
+    // the random states and the epoch's running metrics go with each checkpoint, so
+    // `--recover` ends where an uninterrupted run ends.  The progress bar shows
+    // tokens/s and the time left.
     checkpointer: { type: 'atomic', keep_most_recent_by_count: 2, save_every_num_seconds: checkpoint_every_seconds },
-    callbacks: [{ type: 'rng_state' }, { type: 'throughput' }],
+    callbacks: [{ type: 'rng_state' }, { type: 'resumable_metrics' }, { type: 'throughput' }],
   },
 
   // Batches of sentences of similar length, bucketed within a window of

@@ -1,4 +1,5 @@
 from elmo_c.training.checkpointer import AtomicCheckpointer
+from elmo_c.training.resumable_metrics import ResumableMetricsCallback
 from elmo_c.training.rng_state import RngStateCallback
 from elmo_c.training.throughput import ThroughputCallback
 from elmo_c.training.freeze_then_unfreeze import FreezeThenUnfreezeCallback
