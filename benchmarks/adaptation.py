@@ -38,15 +38,14 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
 import tarfile
-from typing import Dict, List
+from typing import Dict
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
 
-from benchmarks.quality import publish  # noqa: E402
+from benchmarks.quality import mean_and_sd, paired_difference, publish  # noqa: E402
 from elmo_c import pipeline  # noqa: E402
 from elmo_c.config_defaults import FIXTURES  # noqa: E402
 from elmo_c.pipeline.data import write_lines  # noqa: E402
@@ -226,17 +225,22 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace):
         + f"  Downstream: `{args.task}` ({metric}), {args.seeds} seed(s).",
         "",
         "| arm | domain training | cosine | constant | gain | top-1 | unigram top-1 | top-10 | unigram top-10 | "
-        f"{metric} (mean +- sd) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"{metric} (mean +- sd) | minus scratch (paired) | p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    scratch = rows.get("scratch", {}).get("scores", {})
     for arm, row in rows.items():
         figures = row.get("validation", {})
-        mean, sd = _mean_and_sd(list(row["scores"].values()))
+        mean, sd = mean_and_sd(list(row["scores"].values()))
+        versus = paired_difference(row["scores"], scratch) if arm != "scratch" and scratch else {}
         lines.append(f"| {arm} | {row.get('training_duration', 'none (the start)')} | "
                      + " | ".join(_f(figures.get(name)) for name in INTRINSIC)
-                     + f" | {_f(mean)}{f' +- {_f(sd)}' if sd == sd else ''} |")
+                     + f" | {_f(mean)}{f' +- {_f(sd)}' if sd == sd else ''} | "
+                     + (f"{_f(versus['mean'])} +- {_f(versus['sd'])} | {_f(versus['p'], 3)} |" if versus else " | |"))
     lines += ["", "Every figure is on the domain's validation text with the sentence boundaries left out; "
-              "`constant` is the best constant prediction's cosine, `gain` the model's cosine minus it."]
+              "`constant` is the best constant prediction's cosine, `gain` the model's cosine minus it.  "
+              f"`minus scratch`: the {metric} difference from `scratch` with the same downstream seed (mean +- sd "
+              "over seeds) and a paired t-test's two-sided p."]
     return "\n".join(lines) + "\n", headlines(rows, args.task)
 
 
@@ -249,18 +253,12 @@ def headlines(rows: Dict[str, Dict], task: str) -> Dict[str, float]:
             figures[f"adaptation_cosine_gain_{arm}"] = validation["cosine_gain"]
             figures[f"adaptation_top10_{arm}"] = validation["top10_accuracy"]
         if row["scores"]:
-            figures[f"adaptation_{task}_{arm}"] = _mean_and_sd(list(row["scores"].values()))[0]
+            figures[f"adaptation_{task}_{arm}"] = mean_and_sd(list(row["scores"].values()))[0]
     for name in ("cosine_gain", "top10", task):
         if f"adaptation_{name}_adapted" in figures and f"adaptation_{name}_scratch" in figures:
             figures[f"adaptation_{name}_adapted_minus_scratch"] = (
                 figures[f"adaptation_{name}_adapted"] - figures[f"adaptation_{name}_scratch"])
     return figures
-
-
-def _mean_and_sd(values: List[float]):
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else float("nan"))
 
 
 def _f(value, digits: int = 4) -> str:
