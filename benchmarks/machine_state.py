@@ -2,7 +2,7 @@
 How busy the machine was while a benchmark ran: the 1, 5 and 15-minute load
 averages at its start and at its end, the CPU time the hypervisor stole over it
 (`steal` of /proc/stat, where readable), and the cores this process kept busy on
-average.
+average (its own CPU time and its finished child processes').
 
 The load averages count this process's own threads too: a benchmark that keeps
 both cores of a 2-core machine busy brings the load to about 2 by itself.  So the
@@ -34,7 +34,10 @@ class Snapshot:
 
 def snapshot() -> Snapshot:
     times = os.times()
-    return Snapshot(time.monotonic(), times.user + times.system, load_averages(), _steal_and_total_ticks())
+    # With the children it waited for: benchmarks that measure in fresh processes (memory, scale)
+    # would otherwise count their own work as other processes' load.
+    own = times.user + times.system + times.children_user + times.children_system
+    return Snapshot(time.monotonic(), own, load_averages(), _steal_and_total_ticks())
 
 
 def load_averages() -> Optional[Load]:

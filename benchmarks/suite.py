@@ -113,6 +113,9 @@ def main(
     if unknown:
         raise SystemExit(f"unknown benchmarks {unknown}: choose among {list(sections)}")
     config = make_config(args.mode, args.device, args.cache_dir, args.memory_budget_gb)
+    if not plots.available():
+        print("[benchmarks] matplotlib is missing, so this run draws no plots: `bash scripts/install.sh "
+              "--benchmarks` installs it", file=sys.stderr, flush=True)
     machine = machine_description(config.device)
     command = " ".join(["benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])])
     started = time.perf_counter()

@@ -230,6 +230,18 @@ def test_machine_state_subtracts_its_own_cores_and_reads_steal():
     assert MachineState.between(start, stolen, 2).busy_reasons() == ["10% of the CPU time stolen by the hypervisor"]
 
 
+def test_the_cpu_time_of_finished_child_processes_counts_as_its_own():
+    import subprocess
+    import sys
+
+    from benchmarks.machine_state import snapshot
+
+    before = snapshot()
+    subprocess.run([sys.executable, "-c", "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"],
+                   check=True)
+    assert snapshot().own_cpu_seconds - before.own_cpu_seconds >= 0.45
+
+
 def test_each_section_records_the_machine_state_and_a_busy_one_is_warned_about(monkeypatch):
     section = suite._run_section(Benchmark("dummy", "Dummy", lambda config: Section("dummy", "Dummy", "d")), None)
     assert isinstance(section.machine_state, MachineState)
