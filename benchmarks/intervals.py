@@ -24,6 +24,11 @@ work done rules out (a step that does strictly more than another measured faster
 than it: the whole interval of their ratio below 1) is a **measurement error**,
 never a result.
 
+The interval is over the rounds of one run: what changes from round to round.  What
+stays fixed for a run (each model built once, in one process, its tensors where they
+landed in memory) is not in it, and can move a ratio by several percent between two
+runs at the larger sizes on a CPU (`training_step.py` says so in its notes).
+
 Rounds that would resolve an unresolved target: the half of the interval that
 straddles the threshold (from the estimate towards the threshold) shrinks as
 `1 / sqrt(rounds)` for a mean, with the round-to-round noise and the estimate kept

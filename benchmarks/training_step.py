@@ -134,6 +134,11 @@ def run(config: Config) -> Section:
         "memory groups are not paired).  `spread` = (max - min) / median of the samples.",
         "Schedule: " + "; ".join(schedules) + ".",
         "`continuous_output_share_of_elmo_c_step` (no size) is the largest share over the sizes measured.",
+        "The intervals cover the rounds of this run, in which every model is built once, in one process.  Two "
+        "builds of the same model can differ by several percent on a CPU at the larger sizes (where their "
+        "tensors land in memory), which no number of rounds averages out: a second run of the same commit can "
+        "land outside the first's interval.  Read a verdict within about 10% of its threshold only once a "
+        "second run agrees.",
         "`allennlp_elmo_step_vs_encoder_only_<size>` bounds `elmo_c_vs_allennlp_elmo_step_speedup_<size>`: it is "
         "the speedup over AllenNLP's recipe of our model with no output layer at all.",
         "What the steps are made of (encoder and recipe: medians, ms; the parts: mean over rounds of the paired "

@@ -3,7 +3,9 @@ Running the public CLI as a user would: `allennlp ARGUMENTS` in a subprocess, pr
 as typed, logged under the run directory, skipped when its output already exists;
 and `stage`, the titled, timed step every pipeline prints.
 """
+import glob
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ def run_allennlp(
     if skip_if and os.path.exists(skip_if):
         print(f"    reusing {skip_if}")
         return
+    arguments = resume_arguments(arguments)
     log_path = os.path.join(run_dir, "logs", f"{name}.log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     command = [ALLENNLP] + arguments
@@ -45,6 +48,26 @@ def run_allennlp(
         with open(log_path) as log:
             tail = log.read()[-3000:]
         sys.exit(f"\n`allennlp {arguments[0]}` failed (exit {result.returncode}); end of {log_path}:\n{tail}")
+
+
+def resume_arguments(arguments: List[str]) -> List[str]:
+    """
+    `allennlp train` into the serialization directory of a run that was interrupted
+    (a study killed mid-cell): resumed from its last checkpoint with `--recover`, or,
+    when it died before saving one, the directory removed so that training starts over.
+    Any other command, or a fresh directory, is left as it is.
+    """
+    if arguments[:1] != ["train"] or "-s" not in arguments or "--recover" in arguments:
+        return arguments
+    directory = arguments[arguments.index("-s") + 1]
+    if not os.path.isdir(directory) or not os.listdir(directory):
+        return arguments
+    if glob.glob(os.path.join(directory, "model_state_e*.th")):
+        print(f"    resuming the interrupted run in {directory} from its last checkpoint")
+        return arguments + ["--recover"]
+    print(f"    starting over: the interrupted run in {directory} saved no checkpoint")
+    shutil.rmtree(directory)
+    return arguments
 
 
 def seed_overrides(seed: int = None) -> Dict[str, int]:

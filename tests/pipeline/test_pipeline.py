@@ -127,6 +127,18 @@ def test_run_allennlp_skips_when_the_output_exists(fake_allennlp, capsys):
     assert not (fake_allennlp / "logs" / "step.log").exists()
 
 
+def test_an_interrupted_training_run_is_resumed_or_started_over(tmp_path):
+    command = ["train", "config.jsonnet", "-s", str(tmp_path / "model"), "--include-package", "elmo_c"]
+    assert runner.resume_arguments(command) == command  # nothing there yet
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model_state_e1_b0.th").write_text("")
+    assert runner.resume_arguments(command) == command + ["--recover"]
+    (tmp_path / "model" / "model_state_e1_b0.th").unlink()
+    (tmp_path / "model" / "config.json").write_text("{}")  # died before its first checkpoint
+    assert runner.resume_arguments(command) == command and not (tmp_path / "model").exists()
+    assert runner.resume_arguments(["evaluate", "-s", str(tmp_path)]) == ["evaluate", "-s", str(tmp_path)]
+
+
 def test_run_allennlp_exits_with_the_end_of_the_log_on_failure(fake_allennlp):
     with pytest.raises(SystemExit) as failure:
         pipeline.run_allennlp(["-c", "print('boom'); raise SystemExit(3)"], str(fake_allennlp), "step")
