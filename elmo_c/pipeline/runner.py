@@ -3,7 +3,6 @@ Running the public CLI as a user would: `allennlp ARGUMENTS` in a subprocess, pr
 as typed, logged under the run directory, skipped when its output already exists;
 and `stage`, the titled, timed step every pipeline prints.
 """
-import glob
 import os
 import shutil
 import subprocess
@@ -62,7 +61,10 @@ def resume_arguments(arguments: List[str]) -> List[str]:
     directory = arguments[arguments.index("-s") + 1]
     if not os.path.isdir(directory) or not os.listdir(directory):
         return arguments
-    if glob.glob(os.path.join(directory, "model_state_e*.th")):
+    # Imported here: the pipeline keeps AllenNLP's training modules out of its imports.
+    from allennlp.training.checkpointer import Checkpointer
+
+    if Checkpointer(directory).find_latest_checkpoint() is not None:  # what --recover will load
         print(f"    resuming the interrupted run in {directory} from its last checkpoint")
         return arguments + ["--recover"]
     print(f"    starting over: the interrupted run in {directory} saved no checkpoint")

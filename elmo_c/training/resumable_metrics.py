@@ -1,10 +1,9 @@
-import json
 import logging
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
-from allennlp.common.util import is_distributed
+from allennlp.common.util import dump_metrics, is_distributed
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.metrics import Metric
 
@@ -88,9 +87,7 @@ class ResumableMetricsCallback(TrainerCallback):
                 metrics[f"training_{total}"] = sums[total] / batches
         if is_primary and self.serialization_dir:
             # AllenNLP wrote this epoch's file before calling back: rewrite it corrected.
-            path = os.path.join(self.serialization_dir, f"metrics_epoch_{epoch}.json")
-            with open(path, "w") as stream:
-                json.dump(metrics, stream, indent=2)
+            dump_metrics(os.path.join(self.serialization_dir, f"metrics_epoch_{epoch}.json"), metrics)
 
     def _metric_states(self, model: torch.nn.Module) -> Dict[str, Dict[str, Any]]:
         states = {}
