@@ -4,8 +4,10 @@ Is ELMo-C as good as ELMo for a fraction of the cost?  The same small biLM
 the same text with each output layer, then used downstream as ELMo was (frozen,
 learned scalar mix), beside two controls:
 
-- variants: `elmo_c` (centred, normalised targets: the default), `elmo_c_raw` (the
-  FastText vectors as they are: the previous default), `elmo` (sampled softmax),
+- variants: `elmo_c` (as shipped: centred, normalised targets, sentence boundaries
+  out of the loss), `elmo_c_boundaries` (boundaries in the loss), `elmo_c_raw` (the
+  FastText vectors as they are), `elmo_c_recipe` and `elmo_c_windows` (the released
+  recipe's training choices), `elmo` (sampled softmax),
   `elmo_a` (adaptive softmax), `elmo_sub` (softmax over BPE pieces);
 - controls: `untrained` (elmo_c's architecture with the weights it started from:
   pretraining's value is trained minus untrained) and `none` (no contextual
@@ -32,7 +34,10 @@ against ELMo and against the untrained encoder, with a paired t-test.
 
 Every cell (a pretraining, an evaluation, a tagger) is kept under `--output` and
 reused on a rerun, so the study resumes where it stopped and a subset can be
-asked for; `--report-only` reports the downstream cells finished so far.  `--quick` runs the whole pipeline on the bundled fixtures in a few
+asked for; `--report-only` reports the downstream cells finished so far.  Two
+processes can share a study on disjoint cells once its data are written (e.g.
+`--variants elmo_c --controls untrained` and `--variants elmo --controls none`),
+then one `--report-only` run with everything reports them together.  `--quick` runs the whole pipeline on the bundled fixtures in a few
 minutes (a smoke test, not a result).  Writes `benchmarks/RESULTS_quality.md`
 (or `--results`), a PNG plot beside it, and prints one headline a line
 (`quality_<task>_<variant>_mean = ...`).
@@ -70,8 +75,11 @@ SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
 # softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
 # of PTB's 10K words already gives it most of the full softmax's signal.
 VARIANTS = {
-    # The defaults until this study: whole sentences, `<S>`/`</S>` in the loss.
-    "elmo_c": {"model.output_layer.boundaries_in_loss": True},
+    # training_config/elmo_c_small.jsonnet as shipped: centred and normalised targets,
+    # whole sentences, `<S>`/`</S>` out of the loss.
+    "elmo_c": {},
+    # The default until this study: `<S>`/`</S>` in the loss.
+    "elmo_c_boundaries": {"model.output_layer.boundaries_in_loss": True},
     "elmo_c_raw": {**RAW_TARGETS, "model.output_layer.boundaries_in_loss": True},
     # The released recipe's training choices that keep ELMo's character input (so the
     # model still embeds any downstream word): 20-token windows of running text, layer
@@ -96,8 +104,9 @@ VARIANTS = {
 }
 # What each variant is, for the report.
 DESCRIPTIONS = {
-    "elmo_c": "ELMo-C, targets centred and normalised, whole sentences, `<S>`/`</S>` in the loss "
-              "(the default until this study)",
+    "elmo_c": "ELMo-C as shipped (training_config/elmo_c_small.jsonnet): targets centred and normalised, "
+              "whole sentences, `<S>`/`</S>` out of the loss",
+    "elmo_c_boundaries": "ELMo-C with `<S>`/`</S>` in the loss (the default until this study)",
     "elmo_c_raw": "ELMo-C on the FastText vectors as they are (the default before centring)",
     "elmo_c_recipe": "ELMo-C with the released recipe's training choices that keep the character input: "
                      "20-token windows, layer norm on each LSTM layer, clips 3, boundaries out of the loss",
@@ -142,18 +151,12 @@ def main() -> None:
         pretrained["elmo_c@time"] = _pretrain(
             run_dir, "elmo_c@time", {**corpus, "train": longer}, time_environment, args.epochs, args
         )
-    reference = pretrained.get("elmo_c") or next(iter(pretrained.values()))
-    untrained_archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(run_dir, "untrained", "model.tar.gz"))
-    pretrained["untrained"] = {
-        "archive": untrained_archive,
-        "decoding": _decoding(os.path.join(run_dir, "untrained"), untrained_archive, corpus, args.report_only),
-        "validation": pipeline.evaluate_pretrained(
-            os.path.join(run_dir, "untrained"), untrained_archive, corpus["valid"], "untrained", environment
-        ),
-    }
+    if "untrained" in args.controls:
+        pretrained["untrained"] = _untrained(run_dir, pretrained, corpus, environment, args)
     downstream = _downstream(run_dir, pretrained, task_data, args)
     rows = {name: {**cell, "scores": downstream.get(name, {})} for name, cell in pretrained.items()}
-    rows["none"] = {"scores": downstream.get("none", {})}
+    if "none" in args.controls:
+        rows["none"] = {"scores": downstream.get("none", {})}
     text, headlines = report(rows, args, time.time() - started)
     _plot(rows, os.path.splitext(args.results)[0] + ".png")
     publish(text, headlines, rows, args.results, run_dir)
@@ -233,6 +236,19 @@ def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: D
     return {"archive": archive, "epochs": epochs, "validation": validation,
             "decoding": _decoding(variant_dir, archive, corpus, args.report_only),
             "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}
+
+
+def _untrained(run_dir: str, pretrained: Dict[str, Dict], corpus: Dict[str, str], environment: Dict[str, str],
+               args: argparse.Namespace) -> Dict:
+    """The control with random weights: ELMo-C's architecture (or the first variant's), never trained."""
+    reference = pretrained.get("elmo_c") or next(iter(pretrained.values()))
+    directory = os.path.join(run_dir, "untrained")
+    archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(directory, "model.tar.gz"))
+    return {
+        "archive": archive,
+        "decoding": _decoding(directory, archive, corpus, args.report_only),
+        "validation": pipeline.evaluate_pretrained(directory, archive, corpus["valid"], "untrained", environment),
+    }
 
 
 def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str], report_only: bool) -> Dict[str, float]:
@@ -333,7 +349,8 @@ def _equal_time_corpus(run_dir: str, train_path: str, elmo: Dict, elmo_c: Dict) 
 def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, Dict], args) -> Dict[str, Dict]:
     """Each task's test score per variant and seed: {variant: {task: {seed: score}}}."""
     scores: Dict[str, Dict] = {}
-    cells = [(name, cell["archive"]) for name, cell in pretrained.items()] + [("none", None)]
+    cells = [(name, cell["archive"]) for name, cell in pretrained.items()]
+    cells += [("none", None)] if "none" in args.controls else []
     for seed in range(1, args.seeds + 1):  # seeds outermost: a stopped study has every variant's first seeds
         for task_name in args.tasks:
             task, prefix, _ = STUDY_TASKS[task_name]
@@ -560,6 +577,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="the whole pipeline on the fixtures (a smoke test)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, among {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--controls", default=",".join(CONTROLS),
+                        help=f"comma-separated controls, among {', '.join(CONTROLS)} (default: both; '' for none, "
+                             "e.g. to split a study between processes)")
     parser.add_argument("--seeds", type=int, default=3, help="tagger seeds per cell (default 3)")
     parser.add_argument("--epochs", type=int, default=1, help="pretraining epochs of every variant (default 1)")
     parser.add_argument("--equal-time", action="store_true", help="also ELMo-C with ELMo's pretraining time")
@@ -575,9 +595,13 @@ def _arguments() -> argparse.Namespace:
     unknown = [name for name in args.variants if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose among {', '.join(VARIANTS)}")
+    args.controls = [name for name in args.controls.split(",") if name]
+    if any(name not in CONTROLS for name in args.controls):
+        parser.error(f"unknown control(s) in {args.controls}; choose among {', '.join(CONTROLS)}")
     if args.seeds < 1 or args.epochs < 1:
         parser.error("--seeds and --epochs must be at least 1")
-    args.output = args.output or os.path.join(REPOSITORY, "runs", "quality", args.corpus)
+    corpus_name = args.corpus + (str(args.corpus_words) if args.corpus == "large" and args.corpus_words else "")
+    args.output = args.output or os.path.join(REPOSITORY, "runs", "quality", corpus_name)
     args.tasks = [name for name in args.tasks.split(",") if name]
     if any(name not in STUDY_TASKS for name in args.tasks):
         parser.error(f"unknown task(s) in {args.tasks}; choose among {', '.join(STUDY_TASKS)}")

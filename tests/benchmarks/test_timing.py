@@ -268,15 +268,49 @@ def test_training_step_flags_what_the_work_done_rules_out():
         "allennlp_elmo": 0.600 * load * noise(0.01, seed=7),
         training_step.OUTPUT_ONLY: 0.004 * load * noise(0.01, seed=8),
     }
-    timings = {name: Timing(per_round(values), measurement=7) for name, values in measured.items()}
+    timings = training_step.GroupedTimings(
+        [{name: Timing(per_round(values), measurement=7) for name, values in measured.items()}]
+    )
     errors = training_step._impossible_orderings("small", timings)
     assert len(errors) == 1 and errors[0].startswith("**Measurement error** (small): ELMo-C (continuous) took 0.8")
     text, part_errors = training_step._composition("small", timings)
     assert "ELMo-C's output layer -1" in text and "(a measurement error, see above)" in text
     assert len(part_errors) == 1 and "ELMo-C's output layer measured at -1" in part_errors[0]
     section = Section("s", "S", "d")
-    training_step._size_headlines(section, "small", timings, timing_ratio(timings[training_step.OUTPUT_ONLY],
-                                                                           timings["elmo_c"]))
+    training_step._size_headlines(section, "small", timings, timings.ratio(training_step.OUTPUT_ONLY, "elmo_c"))
     assert section.intervals["elmo_c_step_vs_encoder_only_small"].high < 1.0
     assert {"elmo_c_vs_allennlp_elmo_step_speedup_small_ci_low",
             "allennlp_elmo_step_vs_encoder_only_small_ci_high"} <= set(section.headlines)
+
+
+def test_every_memory_group_holds_the_references(monkeypatch):
+    from benchmarks import training_step
+
+    sizes = {"encoder_only": 1, "elmo_c": 1, "elmo": 6, "elmo_a": 3, "elmo_sub": 1, "allennlp_elmo": 6}
+    monkeypatch.setattr(training_step, "estimated_training_bytes", lambda variant, *_: sizes[variant])
+    config = type("Config", (), {"memory_budget_bytes": 11})()
+    groups = training_step._groups(None, None, config)
+    assert [group[:2] for group in groups] == [list(training_step.REFERENCES)] * len(groups) and len(groups) == 2
+    assert all(sum(sizes[variant] for variant in group) <= 11 for group in groups)
+    assert sorted(variant for group in groups for variant in group[2:]) == sorted(set(sizes) - {"encoder_only", "elmo_c"})
+
+
+def test_a_ratio_is_taken_from_the_group_that_timed_both_sides():
+    from benchmarks import training_step
+
+    load = shared_load()
+    # A second group on a machine twice as busy: only paired rounds cancel the load.
+    first = {"encoder_only": 0.10 * load, "elmo_c": 0.101 * load, "elmo": 0.2 * load}
+    second = {"encoder_only": 0.2 * load[::-1], "elmo_c": 0.202 * load[::-1], "allennlp_elmo": 1.0 * load[::-1]}
+    timings = training_step.GroupedTimings([
+        {name: Timing(per_round(values), measurement=1) for name, values in first.items()},
+        {name: Timing(per_round(values), measurement=2) for name, values in second.items()},
+    ])
+    speedup = timings.ratio("allennlp_elmo", "elmo_c")
+    assert speedup.estimate == pytest.approx(1.0 / 0.202) and speedup.high - speedup.low < 1e-6
+    assert timings.paired("allennlp_elmo", "encoder_only") and not timings.paired("allennlp_elmo", "elmo")
+    assert timings.of("elmo_c") is timings.groups[0]["elmo_c"]
+    unpaired = timings.ratio("allennlp_elmo", "elmo")
+    assert unpaired.high - unpaired.low > 0.1
+    (note,) = training_step._rebuilds("paper", timings)
+    assert note.count("1.01 [1.01, 1.01]") == 2
