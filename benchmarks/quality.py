@@ -35,9 +35,10 @@ against ELMo and against the untrained encoder, with a paired t-test.
 Every cell (a pretraining, an evaluation, a tagger) is kept under `--output` and
 reused on a rerun, so the study resumes where it stopped and a subset can be
 asked for; `--report-only` reports the downstream cells finished so far.  Two
-processes can share a study on disjoint cells once its data are written (e.g.
-`--variants elmo_c --controls untrained` and `--variants elmo --controls none`),
-then one `--report-only` run with everything reports them together.  `--quick` runs the whole pipeline on the bundled fixtures in a few
+processes can share a study once its data are written (e.g. `--variants elmo_c
+--controls untrained` and `--variants elmo --controls none`): a downstream cell is
+trained by whichever process claims it first (a lock file, taken over when its
+process died), and one `--report-only` run with everything reports them together.  `--quick` runs the whole pipeline on the bundled fixtures in a few
 minutes (a smoke test, not a result).  Writes `benchmarks/RESULTS_quality.md`
 (or `--results`), a PNG plot beside it, and prints one headline a line
 (`quality_<task>_<variant>_mean = ...`).
@@ -362,13 +363,53 @@ def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, 
                         continue
                     with open(path) as stream:
                         metrics = json.load(stream)
-                else:
+                elif os.path.exists(test_metrics_path(directory, task, cell)) or claim(directory, cell):
                     metrics = pipeline.train_and_evaluate(
                         directory, task, task_data[task_name], archive, args.downstream_epochs, seed=seed,
                         name=cell, title=f"over {name}",
                     )
+                    release(directory, cell)
+                else:
+                    print(f"    {name} {cell}: being trained by another process, left to it")
+                    continue
                 scores.setdefault(name, {}).setdefault(task_name, {})[seed] = metrics[TASKS[task_name]]
     return scores
+
+
+def claim(directory: str, cell: str) -> bool:
+    """
+    Whether this process may train a downstream cell: it holds the cell's lock file
+    (its pid inside) from now on, unless another live process holds it.  A lock left
+    by a process that died is taken over, so a killed study resumes.
+    """
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{cell}.lock")
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        with open(path) as stream:
+            holder = stream.read().strip()
+        if not holder or _alive(int(holder)):  # empty: its holder is writing its pid
+            return False
+        os.remove(path)
+        return claim(directory, cell)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(str(os.getpid()))
+    return True
+
+
+def release(directory: str, cell: str) -> None:
+    os.remove(os.path.join(directory, f"{cell}.lock"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # -- statistics and report ---------------------------------------------------------------

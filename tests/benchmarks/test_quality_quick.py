@@ -86,3 +86,15 @@ def test_the_equal_time_corpus_is_the_text_as_many_times_over_as_elmo_was_slower
                                         {"cost": {"seconds": 100.0}})
     lines = open(longer).read().splitlines()
     assert len(lines) == 25 and lines[:10] == lines[10:20] and lines[20:] == [f"sentence {i}" for i in range(5)]
+
+
+def test_a_downstream_cell_is_trained_by_one_process_and_a_dead_ones_lock_is_taken_over(tmp_path):
+    directory = str(tmp_path / "downstream" / "elmo_c")
+    assert quality.claim(directory, "wnut_seed1")
+    assert not quality.claim(directory, "wnut_seed1")  # held by a live process (this one)
+    assert quality.claim(directory, "wnut_seed2")
+    quality.release(directory, "wnut_seed1")
+    assert quality.claim(directory, "wnut_seed1")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "downstream" / "elmo_c" / "wnut_seed3.lock").write_text(finished.stdout.strip())
+    assert quality.claim(directory, "wnut_seed3")
