@@ -132,6 +132,9 @@ STUDY_TASKS = {
     "conll2003_f1": ("ner", "conll2003", lambda run_dir: pipeline.prepare_conll2003(run_dir, 2000, 500)),
     "rt_accuracy": ("classification", "rt", lambda run_dir: pipeline.prepare_rotten_tomatoes(run_dir, 2000)),
 }
+# Training sentences ELMo-C's kappa is fitted on: every fit sentence costs a pass
+# over the whole vocabulary per grid point, and one scalar needs few of them.
+KAPPA_FIT_SENTENCES = {"ptb": 2000, "large": 500}
 QUICK_DATA = {"ner": ("conll2003", "txt"), "classification": ("classification", "jsonl")}
 TASKS = {name: pipeline.TASKS[task].metric for name, (task, _, _) in STUDY_TASKS.items()}
 
@@ -235,7 +238,7 @@ def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: D
     validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment,
                                               overrides=SENTENCE_EVALUATION)
     return {"archive": archive, "epochs": epochs, "validation": validation,
-            "decoding": _decoding(variant_dir, archive, corpus, args.report_only),
+            "decoding": _decoding(variant_dir, archive, corpus, args),
             "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}
 
 
@@ -247,25 +250,26 @@ def _untrained(run_dir: str, pretrained: Dict[str, Dict], corpus: Dict[str, str]
     archive = pipeline.make_untrained_archive(reference["archive"], os.path.join(directory, "model.tar.gz"))
     return {
         "archive": archive,
-        "decoding": _decoding(directory, archive, corpus, args.report_only),
+        "decoding": _decoding(directory, archive, corpus, args),
         "validation": pipeline.evaluate_pretrained(directory, archive, corpus["valid"], "untrained", environment),
     }
 
 
-def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str], report_only: bool) -> Dict[str, float]:
+def _decoding(variant_dir: str, archive: str, corpus: Dict[str, str], args: argparse.Namespace) -> Dict[str, float]:
     """
     benchmarks/decoding.py's figures for a model (once; empty for a model without a
-    word distribution, and with `report_only` until they are computed).
+    word distribution, and with `--report-only` until they are computed).
     """
     path = os.path.join(variant_dir, "decoding.json")
-    if report_only and not os.path.exists(path):
+    if args.report_only and not os.path.exists(path):
         return {}
     if not os.path.exists(path):
         from benchmarks.decoding import decoding_figures
 
         try:
             figures = pipeline.stage(f"Next-word perplexity of {archive}",
-                                     lambda: decoding_figures(archive, corpus["train"], corpus["valid"]))
+                                     lambda: decoding_figures(archive, corpus["train"], corpus["valid"],
+                                                              KAPPA_FIT_SENTENCES[args.corpus]))
         except ValueError as error:  # ELMo-Sub: no distribution over words
             figures = {"note": str(error)}
         write_lines(path, [json.dumps(figures)])
@@ -363,15 +367,19 @@ def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, 
                         continue
                     with open(path) as stream:
                         metrics = json.load(stream)
-                elif os.path.exists(test_metrics_path(directory, task, cell)) or claim(directory, cell):
-                    metrics = pipeline.train_and_evaluate(
-                        directory, task, task_data[task_name], archive, args.downstream_epochs, seed=seed,
-                        name=cell, title=f"over {name}",
-                    )
-                    release(directory, cell)
                 else:
-                    print(f"    {name} {cell}: being trained by another process, left to it")
-                    continue
+                    finished = os.path.exists(test_metrics_path(directory, task, cell))
+                    if not finished and not claim(directory, cell):
+                        print(f"    {name} {cell}: being trained by another process, left to it")
+                        continue
+                    try:
+                        metrics = pipeline.train_and_evaluate(
+                            directory, task, task_data[task_name], archive, args.downstream_epochs, seed=seed,
+                            name=cell, title=f"over {name}",
+                        )
+                    finally:
+                        if not finished:
+                            release(directory, cell)
                 scores.setdefault(name, {}).setdefault(task_name, {})[seed] = metrics[TASKS[task_name]]
     return scores
 
@@ -524,7 +532,7 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
             + " | ".join(_f(validation.get(metric)) for metric in INTRINSIC)
             + " |"
         )
-    lines += _decoding_table(rows)
+    lines += _decoding_table(rows, args.corpus)
     for task in _measured_tasks(rows):
         lines += [
             "",
@@ -550,7 +558,7 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
     return "\n".join(lines), figures
 
 
-def _decoding_table(rows: Dict[str, Dict]) -> List[str]:
+def _decoding_table(rows: Dict[str, Dict], corpus: str) -> List[str]:
     lines = [
         "",
         "## One figure for every variant: next-word perplexity over the same words",
@@ -559,7 +567,7 @@ def _decoding_table(rows: Dict[str, Dict]) -> List[str]:
         "boundaries, padding or OOV) at the same positions of whole validation sentences.  A softmax's "
         "probabilities are renormalised over those words; ELMo-C's distribution is "
         "`p(w) exp(kappa cos(prediction, target(w)))` with `p(w)` the unigram model's and kappa fitted on "
-        "2,000 *training* sentences.  `top-k` ranks by that distribution; `nearest top-10` is ELMo-C's "
+        f"{KAPPA_FIT_SENTENCES[corpus]:,} *training* sentences.  `top-k` ranks by that distribution; `nearest top-10` is ELMo-C's "
         "plain nearest-neighbour ranking (the table above).",
         "",
         "| variant | perplexity | unigram perplexity | top-1 | top-10 | unigram top-10 | nearest top-10 | kappa |",
