@@ -496,7 +496,8 @@ def report(rows: Dict[str, Dict], args: argparse.Namespace, seconds: float):
         "Setup: " + ("the bundled fixtures (a smoke test: no figure here means anything). " if args.quick else
                      ("the Penn Treebank (Mikolov's split)" if args.corpus == "ptb" else
                       "PTB + State of the Union + a Wikipedia sample (3.7M words"
-                      + (f", the first {args.corpus_words}" if args.corpus_words else "") + "), validated on PTB valid")
+                      + (f"; here its first {args.corpus_words:,} words, in that order" if args.corpus_words else "")
+                      + "), shuffled in blocks of 100 sentences, validated on PTB valid")
                      + ", FastText targets trained on it, "
                      f"training_config/elmo_c_small.jsonnet's biLM, {args.epochs} epoch(s) for every variant "
                      "(the same tokens).  Downstream, each model frozen with a learned scalar mix, "
