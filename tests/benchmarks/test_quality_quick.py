@@ -98,3 +98,22 @@ def test_a_downstream_cell_is_trained_by_one_process_and_a_dead_ones_lock_is_tak
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (tmp_path / "downstream" / "elmo_c" / "wnut_seed3.lock").write_text(finished.stdout.strip())
     assert quality.claim(directory, "wnut_seed3")
+
+
+def test_the_goals_are_judged_from_the_rows():
+    rows = {
+        "elmo_c": {"scores": {"wnut_f1": {1: 0.30, 2: 0.32}},
+                   "validation": {"top10_accuracy": 0.15, "unigram_top10_accuracy": 0.28, "cosine_gain": 0.2}},
+        "elmo_c@time": {"scores": {"wnut_f1": {1: 0.34, 2: 0.35}}},
+        "elmo": {"scores": {"wnut_f1": {1: 0.31, 2: 0.34}}},  # mean 0.325, sd 0.021
+        "untrained": {"scores": {"wnut_f1": {1: 0.20, 2: 0.30}}},  # mean 0.25, sd 0.071: overlaps ELMo-C's spread
+    }
+    status = {goal: verdict for goal, _, verdict in quality.goals(rows)}
+    assert status["ELMo-C's nearest-neighbour top-10 above the unigram model's"] == "MISSED"
+    assert status["ELMo-C's cosine gain over the constant prediction >= 0.11"] == "met"
+    assert status["wnut_f1: ELMo-C within one sd of ELMo, or better (same tokens)"] == "met"
+    assert status["wnut_f1: ELMo-C ahead of ELMo at the same wall-clock time"] == "met"
+    assert status["wnut_f1: ELMo-C above the untrained encoder, outside the seed spread"] == "MISSED"
+    rows["elmo_c"]["scores"]["wnut_f1"] = {1: 0.29, 2: 0.29}
+    assert dict((goal, verdict) for goal, _, verdict in quality.goals(rows))[
+        "wnut_f1: ELMo-C within one sd of ELMo, or better (same tokens)"] == "MISSED"
