@@ -91,9 +91,18 @@ def elmo_c_dim(archive_path: str) -> int:
     import json
     import tarfile
 
+    from allennlp.common.checks import ConfigurationError
+
     with tarfile.open(archive_path) as archive:
         config = json.load(archive.extractfile("config.json"))
-    return 2 * int(config["model"]["encoder"]["projection_dim"])
+    projection_dim = config.get("model", {}).get("encoder", {}).get("projection_dim")
+    if projection_dim is None:
+        raise ConfigurationError(
+            f'{archive_path} holds a "{config.get("model", {}).get("type")}" model without an encoder '
+            "projection_dim, not an ELMo-C language model: give the model.tar.gz of `allennlp train "
+            "training_config/elmo_c*.jsonnet`"
+        )
+    return 2 * int(projection_dim)
 
 
 def fallback_notice(path: str) -> str:

@@ -12,6 +12,7 @@ import tarfile
 import types
 
 import pytest
+from allennlp.common.checks import ConfigurationError
 
 from elmo_c import pipeline
 from elmo_c.pipeline import data, downstream, pretraining, runner
@@ -96,6 +97,11 @@ def test_elmo_c_dim_reads_the_archive_config(tmp_path):
     with tarfile.open(archive, "w:gz") as stream:
         stream.add(config, arcname="config.json")
     assert pipeline.elmo_c_dim(str(archive)) == 32
+    config.write_text(json.dumps({"model": {"type": "crf_tagger", "encoder": {"type": "lstm"}}}))
+    with tarfile.open(archive, "w:gz") as stream:
+        stream.add(config, arcname="config.json")
+    with pytest.raises(ConfigurationError, match='model.tar.gz holds a "crf_tagger" model.*not an ELMo-C'):
+        pipeline.elmo_c_dim(str(archive))
 
 
 def test_stage_returns_the_work_result(capsys):
@@ -269,7 +275,6 @@ def test_the_larger_corpus_mixes_its_sources_in_blocks_of_running_text():
     ],
 )
 def test_a_task_file_in_the_wrong_format_is_a_clear_error(tmp_path, task, text, message):
-    from allennlp.common.checks import ConfigurationError
 
     (tmp_path / "data.txt").write_text(text)
     with pytest.raises(ConfigurationError, match=message):
