@@ -275,7 +275,6 @@ def test_the_larger_corpus_mixes_its_sources_in_blocks_of_running_text():
     ],
 )
 def test_a_task_file_in_the_wrong_format_is_a_clear_error(tmp_path, task, text, message):
-
     (tmp_path / "data.txt").write_text(text)
     with pytest.raises(ConfigurationError, match=message):
         downstream.check_task_file(task, str(tmp_path / "data.txt"))
