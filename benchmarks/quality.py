@@ -38,10 +38,11 @@ asked for; `--report-only` reports the downstream cells finished so far.  Two
 processes can share a study once its data are written (e.g. `--variants elmo_c
 --controls untrained` and `--variants elmo --controls none`): a downstream cell is
 trained by whichever process claims it first (a lock file, taken over when its
-process died), and one `--report-only` run with everything reports them together.  `--quick` runs the whole pipeline on the bundled fixtures in a few
+process died), and one `--report-only` run with everything reports them
+together.  `--quick` runs the whole pipeline on the bundled fixtures in a few
 minutes (a smoke test, not a result).  Writes `benchmarks/RESULTS_quality.md`
-(or `--results`), a PNG plot beside it, and prints one headline a line
-(`quality_<task>_<variant>_mean = ...`).
+(`RESULTS_quality_large.md` for the larger corpus, or `--results`), a PNG plot
+beside it, and prints one headline a line (`quality_<task>_<variant>_mean = ...`).
 """
 import argparse
 import datetime
@@ -660,7 +661,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--corpus", choices=("ptb", "large"), default="ptb",
                         help="ptb (887K words) or large (PTB + State of the Union + Wikipedia sample, 3.7M words)")
     parser.add_argument("--corpus-words", type=int, default=None, help="large: use only its first N words")
-    parser.add_argument("--results", default=os.path.join(REPOSITORY, "benchmarks", "RESULTS_quality.md"))
+    parser.add_argument("--results", default=None, help="the report (default benchmarks/RESULTS_quality.md, "
+                                                         "RESULTS_quality_large.md for --corpus large)")
     parser.add_argument("--quick", action="store_true", help="the whole pipeline on the fixtures (a smoke test)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help=f"comma-separated, among {', '.join(VARIANTS)} (default: all)")
@@ -689,6 +691,8 @@ def _arguments() -> argparse.Namespace:
         parser.error("--seeds and --epochs must be at least 1")
     corpus_name = args.corpus + (str(args.corpus_words) if args.corpus == "large" and args.corpus_words else "")
     args.output = args.output or os.path.join(REPOSITORY, "runs", "quality", corpus_name)
+    report_name = "RESULTS_quality.md" if args.corpus == "ptb" else "RESULTS_quality_large.md"
+    args.results = args.results or os.path.join(REPOSITORY, "benchmarks", report_name)
     args.tasks = [name for name in args.tasks.split(",") if name]
     if any(name not in STUDY_TASKS for name in args.tasks):
         parser.error(f"unknown task(s) in {args.tasks}; choose among {', '.join(STUDY_TASKS)}")
