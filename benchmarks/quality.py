@@ -96,6 +96,12 @@ VARIANTS = {
     # Its two cheap ingredients alone: no layer norm (which ELMo's file format cannot
     # hold) and no clips (which need the step-by-step LSTM instead of the fused one).
     "elmo_c_windows": {"dataset_reader.window_size": 20, "model.output_layer.boundaries_in_loss": False},
+    # Windows and layer norm without the clips: the recipe on the fused LSTM.
+    "elmo_c_fused_ln": {
+        "dataset_reader.window_size": 20,
+        "model.encoder.layer_norm": True,
+        "model.output_layer.boundaries_in_loss": False,
+    },
     "elmo": {
         "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
         "trainer.optimizer.type": "dense_sparse_adam",
@@ -114,6 +120,8 @@ DESCRIPTIONS = {
                      "20-token windows, layer norm on each LSTM layer, clips 3, boundaries out of the loss",
     "elmo_c_windows": "ELMo-C with 20-token windows and boundaries out of the loss only (no layer norm, "
                       "which ELMo's file format cannot hold; no clips, which need the slower step-by-step LSTM)",
+    "elmo_c_fused_ln": "ELMo-C with 20-token windows, layer norm on each LSTM layer and boundaries out of the "
+                       "loss, without the clips (so the LSTM stays fused)",
     "elmo": "ELMo: sampled softmax, 1,024 samples",
     "elmo_a": "ELMo-A: adaptive softmax",
     "elmo_sub": "ELMo-Sub: softmax over 8,000 BPE pieces",
