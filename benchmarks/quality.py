@@ -157,7 +157,9 @@ def main() -> None:
     environment = pipeline.pretraining_environment(corpus, targets, args.dim)
     pretrained = {}
     for variant in args.variants:
-        pretrained[variant] = _pretrain(run_dir, variant, corpus, environment, args.epochs, args)
+        cell = _pretrain_unless_taken(run_dir, variant, corpus, environment, args)
+        if cell is not None:
+            pretrained[variant] = cell
     if args.equal_time and {"elmo", "elmo_c"} <= set(pretrained):
         longer = _equal_time_corpus(run_dir, corpus["train"], pretrained["elmo"], pretrained["elmo_c"])
         time_environment = pipeline.pretraining_environment({**corpus, "train": longer}, targets, args.dim)
@@ -229,6 +231,23 @@ def _check_corpus(path: str, minimum_sentences: int) -> None:
 
 
 # -- pretraining -------------------------------------------------------------------------
+
+
+def _pretrain_unless_taken(run_dir: str, variant: str, corpus: Dict[str, str], environment: Dict[str, str],
+                           args: argparse.Namespace) -> Optional[Dict]:
+    """
+    `_pretrain`, unless another live process of the same study holds the variant's
+    lock: then the variant is left to it (and out of this process's downstream cells,
+    which a later run of the same command fills in from the finished archive).
+    """
+    directory = os.path.join(run_dir, "pretraining", variant)
+    if not claim(directory, "pretrain"):
+        print(f"==> {variant}: being pretrained by another process, left to it (rerun for its downstream cells)")
+        return None
+    try:
+        return _pretrain(run_dir, variant, corpus, environment, args.epochs, args)
+    finally:
+        release(directory, "pretrain")
 
 
 def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: Dict[str, str], epochs: int,
@@ -395,7 +414,7 @@ def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, 
 
 def claim(directory: str, cell: str) -> bool:
     """
-    Whether this process may train a downstream cell: it holds the cell's lock file
+    Whether this process may train a cell (downstream, or a variant's pretraining): it holds the cell's lock file
     (its pid inside) from now on, unless another live process holds it.  A lock left
     by a process that died is taken over, so a killed study resumes.
     """

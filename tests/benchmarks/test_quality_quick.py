@@ -3,6 +3,7 @@ benchmarks/quality.py: its statistics on known numbers, and the whole study on t
 fixtures (`--quick`: ELMo-C and the controls, the classifier, two seeds) for form: every cell ran, the report
 has its tables and the headline lines, a rerun reuses every cell.
 """
+import argparse
 import importlib.util
 import math
 import os
@@ -98,6 +99,20 @@ def test_a_downstream_cell_is_trained_by_one_process_and_a_dead_ones_lock_is_tak
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     (tmp_path / "downstream" / "elmo_c" / "wnut_seed3.lock").write_text(finished.stdout.strip())
     assert quality.claim(directory, "wnut_seed3")
+
+
+def test_a_variant_another_process_is_pretraining_is_left_to_it(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(quality, "_pretrain", lambda run_dir, variant, *rest: calls.append(variant) or {"archive": ""})
+    args = argparse.Namespace(epochs=1)
+    directory = str(tmp_path / "pretraining" / "elmo_c_recipe")
+    assert quality.claim(directory, "pretrain")  # another live process holds it
+    assert quality._pretrain_unless_taken(str(tmp_path), "elmo_c_recipe", {}, {}, args) is None
+    assert quality._pretrain_unless_taken(str(tmp_path), "elmo", {}, {}, args) == {"archive": ""}
+    quality.release(directory, "pretrain")
+    assert quality._pretrain_unless_taken(str(tmp_path), "elmo_c_recipe", {}, {}, args) == {"archive": ""}
+    assert calls == ["elmo", "elmo_c_recipe"]
+    assert not os.path.exists(os.path.join(directory, "pretrain.lock"))  # released after the work
 
 
 def test_the_goals_are_judged_from_the_rows():
