@@ -16,6 +16,8 @@ from elmo_c.config_defaults import FIXTURES
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
 CONFIG = os.path.join(FIXTURES, "configs", "elmo_c_tiny.jsonnet")
+# Each run takes seconds; a generous bound for a loaded 2-core machine.
+TIMEOUT_SECONDS = 300
 DETERMINISTIC = {
     "model.dropout": 0.0,
     "model.encoder.dropout": 0.0,
@@ -27,8 +29,25 @@ def _command(output: str, overrides: dict, *extra: str):
     return [ALLENNLP, "train", CONFIG, "-s", output, "--include-package", "elmo_c", "-o", json.dumps(overrides), *extra]
 
 
+def _run(command, env=None) -> subprocess.CompletedProcess:
+    """
+    Runs a training command in a process group of its own; a run that hangs (a
+    deadlocked data-loader worker, say) fails the test with its log after
+    TIMEOUT_SECONDS instead of stalling the suite.
+    """
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command[:3])} hung for {TIMEOUT_SECONDS} s:\n{stdout[-3000:]}{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def _train(output: str, overrides: dict, *extra: str) -> dict:
-    result = subprocess.run(_command(output, overrides, *extra), cwd=ROOT, capture_output=True, text=True)
+    result = _run(_command(output, overrides, *extra))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     with open(os.path.join(output, "metrics.json")) as stream:
         return json.load(stream)
@@ -103,8 +122,7 @@ MID_EPOCH = {
 
 def _train_with_kill_switch(output: str, kill_at: str = "", *extra: str) -> subprocess.CompletedProcess:
     command = _command(output, MID_EPOCH, "--include-package", "tests.kill_switch", *extra)
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "ELMO_C_TEST_KILL_AT": kill_at})
+    return _run(command, env={**os.environ, "ELMO_C_TEST_KILL_AT": kill_at})
 
 
 def _metrics(output: str) -> dict:

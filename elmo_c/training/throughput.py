@@ -2,15 +2,16 @@ import glob
 import json
 import logging
 import os
-import threading
 import time
-from typing import Any, Dict, List, Optional
+from multiprocessing.connection import Connection
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.nn.util import get_text_field_mask
 from allennlp.training.callbacks import TrainerCallback
 
 from elmo_c.common.atomic import atomic_output_path
+from elmo_c.common.processes import start_in_background
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ class ThroughputCallback(TrainerCallback):
     """
     Tokens per second in the progress bar (`tokens_per_s`) and in the log, and,
     once the training corpus's size is known, the minutes left in the epoch
-    (`epoch_minutes_left`).  The corpus is counted once, in a background thread
-    (training does not wait for it), and the count is cached beside each file as
+    (`epoch_minutes_left`).  The corpus is counted once, in a background process
+    (training does not wait for it; a process, not a thread, because the data
+    loader forks its workers meanwhile), and the count is cached beside each file as
     `FILE.tokens.json` (or in the serialization directory where that folder is
     read-only), so later runs know it at once.  Tokens are counted as the reader
     sees them with whitespace splitting: words plus `<S>` and `</S>` per line.
@@ -56,6 +58,7 @@ class ThroughputCallback(TrainerCallback):
         self._log_every_seconds = log_every_seconds
         self._refresh_seconds = refresh_seconds
         self._shown: Dict[str, float] = {}
+        self._counting: Optional[Tuple[Any, Connection]] = None
         self._start_epoch()
 
     def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
@@ -63,7 +66,10 @@ class ThroughputCallback(TrainerCallback):
         self._start_epoch()
         corpus = self._corpus or getattr(getattr(trainer, "data_loader", None), "data_path", None)
         if self.corpus_tokens is None and corpus and is_primary:
-            threading.Thread(target=self._count, args=(str(corpus),), daemon=True).start()
+            self._corpus = str(corpus)
+            self._counting = start_in_background(count_corpus, self._corpus, self.serialization_dir)
+            if self._counting is None:
+                self._take_count(count_corpus(self._corpus, self.serialization_dir))
 
     def on_batch(self, trainer, batch_inputs: List[Dict[str, Any]], batch_outputs, batch_metrics: Dict[str, Any],
                  epoch: int, batch_number: int, is_training: bool, is_primary: bool = True, **kwargs) -> None:
@@ -87,6 +93,7 @@ class ThroughputCallback(TrainerCallback):
 
     def _refresh(self, now: float, epoch: int) -> None:
         self._refreshed = now
+        self._check_count()
         tokens = int(self._tokens)
         rate = tokens / max(now - self._started, 1e-9)
         self._shown = {"tokens_per_s": rate}
@@ -104,13 +111,34 @@ class ThroughputCallback(TrainerCallback):
             text += f", {min(tokens / self.corpus_tokens, 1.0):.0%} of the epoch, about {_duration(seconds_left)} left"
         return text
 
-    def _count(self, corpus: str) -> None:
+    def _check_count(self) -> None:
+        """Takes the corpus count from the counting process once it has arrived."""
+        if self._counting is None or not self._counting[1].poll():
+            return
+        child, receiver = self._counting
+        self._counting = None
         try:
-            paths = sorted(glob.glob(corpus)) or [corpus]
-            self.corpus_tokens = sum(count_tokens(path, self.serialization_dir) for path in paths)
-            logger.info("The training corpus has %s tokens (%s)", f"{self.corpus_tokens:,}", corpus)
-        except OSError as error:
-            logger.warning("Could not count the tokens of %s (%s): no time-left estimate", corpus, error)
+            result = receiver.recv()
+        except EOFError:  # the process died without an answer
+            result = OSError(f"the counting process ended with exit code {child.exitcode}")
+        receiver.close()
+        child.join(1)
+        self._take_count(result)
+
+    def _take_count(self, result: Any) -> None:
+        if isinstance(result, int):
+            self.corpus_tokens = result
+            logger.info("The training corpus has %s tokens (%s)", f"{result:,}", self._corpus)
+        else:
+            logger.warning("Could not count the tokens of %s (%s): no time-left estimate", self._corpus, result)
+
+
+def count_corpus(corpus: str, cache_directory: Optional[str] = None) -> Any:
+    """The tokens of a file or a glob of shards (`count_tokens` of each), or the `OSError` that stopped it."""
+    try:
+        return sum(count_tokens(path, cache_directory) for path in sorted(glob.glob(corpus)) or [corpus])
+    except OSError as error:
+        return error
 
 
 def count_tokens(path: str, fallback_directory: Optional[str] = None) -> int:

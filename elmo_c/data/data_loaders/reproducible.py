@@ -1,7 +1,5 @@
-import ctypes
 import logging
 import random
-import signal
 from typing import Any, Callable, Iterator, List, Optional
 
 import numpy
@@ -14,8 +12,9 @@ from allennlp.data.dataset_readers.dataset_reader import DatasetReader, DatasetR
 from allennlp.data.instance import Instance
 from allennlp.nn import util as nn_util
 
+from elmo_c.common.processes import die_with_parent
+
 logger = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 @DataLoader.register("reproducible")
@@ -112,25 +111,12 @@ def _with_own_random(items: Iterator[Any], seed: int) -> Iterator[Any]:
 
 
 def _seeded_worker(work: Callable, seed: int, worker_id: int, queue, lock, receiver) -> None:
-    _die_with_parent()
+    die_with_parent()
     worker_seed = seed * 1009 + worker_id
     random.seed(worker_seed)
     numpy.random.seed(worker_seed % 2**32)
     torch.manual_seed(worker_seed)
     work(worker_id, queue, lock, receiver)
-
-
-def _die_with_parent() -> None:
-    """
-    Asks Linux to kill this worker when the training process dies: after a `kill -9`
-    of the trainer, a worker that has sent all its batches waits forever for them
-    to be taken (and keeps the trainer's output pipes open).  A no-op elsewhere.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 def _round_robin(queues: List) -> Iterator[Any]:
