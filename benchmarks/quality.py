@@ -73,9 +73,14 @@ SOFTMAX_TRAINER = {"trainer.validation_metric": "-perplexity"}
 # when it trained on windows of running text (which would give it context from the
 # sentence before).
 SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
-# What each variant changes in training_config/elmo_c_small.jsonnet.  The sampled
-# softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
+# ELMo's output layer.  The sampled softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
 # of PTB's 10K words already gives it most of the full softmax's signal.
+SAMPLED_SOFTMAX = {
+    "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
+    "trainer.optimizer.type": "dense_sparse_adam",
+    **SOFTMAX_TRAINER,
+}
+# What each variant changes in training_config/elmo_c_small.jsonnet.
 VARIANTS = {
     # training_config/elmo_c_small.jsonnet as shipped: centred and normalised targets,
     # whole sentences, `<S>`/`</S>` out of the loss.
@@ -102,11 +107,10 @@ VARIANTS = {
         "model.encoder.layer_norm": True,
         "model.output_layer.boundaries_in_loss": False,
     },
-    "elmo": {
-        "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
-        "trainer.optimizer.type": "dense_sparse_adam",
-        **SOFTMAX_TRAINER,
-    },
+    "elmo": SAMPLED_SOFTMAX,
+    # ELMo given the windows too: whether a gain of ELMo-C's windowed variants is
+    # ELMo-C's or the windows'.
+    "elmo_windows": {**SAMPLED_SOFTMAX, "dataset_reader.window_size": 20},
     "elmo_a": {"model.output_layer": {"type": "adaptive_softmax", "head_size": 2000}, **SOFTMAX_TRAINER},
     "elmo_sub": {"model.output_layer": {"type": "subword_softmax", "subword_model": None}, **SOFTMAX_TRAINER},
 }
@@ -123,6 +127,7 @@ DESCRIPTIONS = {
     "elmo_c_fused_ln": "ELMo-C with 20-token windows, layer norm on each LSTM layer and boundaries out of the "
                        "loss, without the clips (so the LSTM stays fused)",
     "elmo": "ELMo: sampled softmax, 1,024 samples",
+    "elmo_windows": "ELMo on 20-token windows of running text, as the windowed ELMo-C variants",
     "elmo_a": "ELMo-A: adaptive softmax",
     "elmo_sub": "ELMo-Sub: softmax over 8,000 BPE pieces",
     "untrained": "the ELMo-C encoder with random weights (what pretraining adds is the difference)",
