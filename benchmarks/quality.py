@@ -73,8 +73,9 @@ SOFTMAX_TRAINER = {"trainer.validation_metric": "-perplexity"}
 # when it trained on windows of running text (which would give it context from the
 # sentence before).
 SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
-# ELMo's output layer.  The sampled softmax draws 1,024 negatives: ELMo's 8,192 were 1% of its 793K words, and 10%
-# of PTB's 10K words already gives it most of the full softmax's signal.
+# ELMo's output layer.  The sampled softmax draws 1,024 negatives: ELMo's 8,192
+# were 1% of its 793K words, and 10% of PTB's 10K words already gives it most of
+# the full softmax's signal.
 SAMPLED_SOFTMAX = {
     "model.output_layer": {"type": "sampled_softmax", "num_samples": 1024, "sparse": True},
     "trainer.optimizer.type": "dense_sparse_adam",
@@ -419,9 +420,10 @@ def _downstream(run_dir: str, pretrained: Dict[str, Dict], task_data: Dict[str, 
 
 def claim(directory: str, cell: str) -> bool:
     """
-    Whether this process may train a cell (downstream, or a variant's pretraining): it holds the cell's lock file
-    (its pid inside) from now on, unless another live process holds it.  A lock left
-    by a process that died is taken over, so a killed study resumes.
+    Whether this process may train a cell (downstream, or a variant's pretraining):
+    it holds the cell's lock file (its pid inside) from now on, unless another live
+    process holds it.  A lock left by a process that died is taken over, so a killed
+    study resumes.
     """
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{cell}.lock")

@@ -55,13 +55,21 @@ def start_in_background(work: Callable[..., Any], *args: Any) -> Optional[Tuple[
     return child, receiver
 
 
+def result_or_os_error(work: Callable[..., Any], *args: Any) -> Any:
+    """
+    `work(*args)`, or the `OSError` it raised: what `start_in_background`'s child
+    sends, and what a caller that cannot fork computes in the foreground.
+    """
+    try:
+        return work(*args)
+    except OSError as error:
+        return error
+
+
 def _send_result(work: Callable[..., Any], args: Tuple, sender: Connection) -> None:
     die_with_parent()
-    try:
-        result: Any = work(*args)
-    except OSError as error:
-        result = error
+    result = result_or_os_error(work, *args)
     try:
         sender.send(result)
-    except (BrokenPipeError, OSError):  # the parent stopped listening
+    except OSError:  # the parent stopped listening
         pass

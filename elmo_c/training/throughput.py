@@ -11,7 +11,7 @@ from allennlp.nn.util import get_text_field_mask
 from allennlp.training.callbacks import TrainerCallback
 
 from elmo_c.common.atomic import atomic_output_path
-from elmo_c.common.processes import start_in_background
+from elmo_c.common.processes import result_or_os_error, start_in_background
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ThroughputCallback(TrainerCallback):
             self._corpus = str(corpus)
             self._counting = start_in_background(count_corpus, self._corpus, self.serialization_dir)
             if self._counting is None:
-                self._take_count(count_corpus(self._corpus, self.serialization_dir))
+                self._take_count(result_or_os_error(count_corpus, self._corpus, self.serialization_dir))
 
     def on_batch(self, trainer, batch_inputs: List[Dict[str, Any]], batch_outputs, batch_metrics: Dict[str, Any],
                  epoch: int, batch_number: int, is_training: bool, is_primary: bool = True, **kwargs) -> None:
@@ -133,12 +133,9 @@ class ThroughputCallback(TrainerCallback):
             logger.warning("Could not count the tokens of %s (%s): no time-left estimate", self._corpus, result)
 
 
-def count_corpus(corpus: str, cache_directory: Optional[str] = None) -> Any:
-    """The tokens of a file or a glob of shards (`count_tokens` of each), or the `OSError` that stopped it."""
-    try:
-        return sum(count_tokens(path, cache_directory) for path in sorted(glob.glob(corpus)) or [corpus])
-    except OSError as error:
-        return error
+def count_corpus(corpus: str, cache_directory: Optional[str] = None) -> int:
+    """The tokens of a file or a glob of shards: `count_tokens` of each."""
+    return sum(count_tokens(path, cache_directory) for path in sorted(glob.glob(corpus)) or [corpus])
 
 
 def count_tokens(path: str, fallback_directory: Optional[str] = None) -> int:

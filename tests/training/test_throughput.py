@@ -11,8 +11,9 @@ from elmo_c.training.throughput import ThroughputCallback, count_corpus
 
 
 def _wait_for_count(callback: ThroughputCallback, seconds: float = 60.0) -> None:
+    """Until the counting process's answer (a count or an error) has been taken."""
     deadline = time.monotonic() + seconds
-    while callback.corpus_tokens is None and time.monotonic() < deadline:
+    while callback._counting is not None and time.monotonic() < deadline:
         callback._check_count()
         time.sleep(0.01)
 
@@ -44,11 +45,8 @@ def test_the_count_reaches_the_progress_bar_and_a_missing_corpus_only_warns(tmp_
 
     missing = ThroughputCallback(str(tmp_path / "run"))
     missing.on_start(SimpleNamespace(data_loader=SimpleNamespace(data_path=str(tmp_path / "absent.txt"))))
-    deadline = time.monotonic() + 60
-    while missing._counting is not None and time.monotonic() < deadline:
-        missing._check_count()
-        time.sleep(0.01)
-    assert missing.corpus_tokens is None
+    _wait_for_count(missing)
+    assert missing._counting is None and missing.corpus_tokens is None
     assert "Could not count the tokens" in caplog.text
 
 
@@ -56,4 +54,5 @@ def test_shards_are_counted_together(tmp_path):
     for name, text in (("a.txt", "x y\n"), ("b.txt", "z\n")):
         (tmp_path / name).write_text(text)
     assert count_corpus(str(tmp_path / "*.txt")) == 4 + 3
-    assert isinstance(count_corpus(str(tmp_path / "none.txt")), OSError)
+    with pytest.raises(OSError):
+        count_corpus(str(tmp_path / "none.txt"))
