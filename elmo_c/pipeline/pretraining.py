@@ -55,6 +55,7 @@ def pretrain(
     config = os.path.join(ROOT, config)
     all_overrides = {"trainer.num_epochs": epochs, **seed_overrides(seed), **(overrides or {})}
     shown_config = os.path.relpath(config, ROOT) if config.startswith(ROOT + os.sep) else config
+    check_same_training(pretrain_dir, config, all_overrides, environment)
     stage(
         f"Pretraining {title} ({epochs} epoch(s), {shown_config}"
         + (f", seed {seed})" if seed is not None else ")"),
@@ -64,6 +65,44 @@ def pretrain(
         ),
     )
     return os.path.join(pretrain_dir, "model.tar.gz")
+
+
+# What may differ between a finished run and the one asked for without changing the
+# model it trained: where the files are, and how progress was saved and shown.
+_IRRELEVANT_KEYS = ("trainer.callbacks", "trainer.checkpointer")
+
+
+def check_same_training(pretrain_dir: str, config: str, overrides: Dict, environment: Dict[str, str]) -> None:
+    """
+    Raises `ConfigurationError` where pretrain_dir holds a finished model trained with
+    another configuration than `config` + `overrides` (a default changed since, or
+    another variant's directory): reusing it would report its figures under the
+    wrong name.  File locations are not compared (a study may be moved).
+    """
+    archived_config = os.path.join(pretrain_dir, "config.json")
+    if not os.path.exists(os.path.join(pretrain_dir, "model.tar.gz")) or not os.path.exists(archived_config):
+        return
+    from allennlp.common import Params
+    from allennlp.common.checks import ConfigurationError
+
+    variables = {**os.environ, **(environment or {})}
+    wanted = _model_defining(Params.from_file(config, json.dumps(overrides), ext_vars=variables))
+    trained = _model_defining(Params.from_file(archived_config))
+    differences = sorted(key for key in set(wanted) | set(trained) if wanted.get(key) != trained.get(key))
+    if differences:
+        shown = "; ".join(f"{key}: trained {trained.get(key)!r}, asked {wanted.get(key)!r}" for key in differences[:5])
+        raise ConfigurationError(
+            f"{pretrain_dir} holds a model trained with another configuration ({shown}"
+            f"{'; ...' if len(differences) > 5 else ''}): its figures would be reported under the wrong name. "
+            f"Remove that directory to pretrain again, or write this run elsewhere."
+        )
+
+
+def _model_defining(params) -> Dict:
+    return {
+        key: value for key, value in params.as_flat_dict().items()
+        if not key.startswith(_IRRELEVANT_KEYS) and not (isinstance(value, str) and os.sep in value)
+    }
 
 
 def evaluate_pretrained(

@@ -279,3 +279,29 @@ def test_a_task_file_in_the_wrong_format_is_a_clear_error(tmp_path, task, text, 
     with pytest.raises(ConfigurationError, match=message):
         downstream.check_task_file(task, str(tmp_path / "data.txt"))
     downstream.check_task_file("ner", os.path.join(pipeline.ROOT, "fixtures", "downstream", "conll2003", "train.txt"))
+
+
+def _finished_pretraining(directory, overrides, environment):
+    """A pretraining directory as `allennlp train` leaves it: its resolved config and an archive."""
+    from allennlp.common import Params
+
+    directory.mkdir()
+    params = Params.from_file(pipeline.PRETRAIN_CONFIG, json.dumps(overrides), ext_vars=environment)
+    (directory / "config.json").write_text(json.dumps(params.as_dict(quiet=True)))
+    (directory / "model.tar.gz").write_text("")
+    return str(directory)
+
+
+def test_a_finished_model_of_another_configuration_is_not_reused(tmp_path):
+    environment = pretraining.pretraining_environment({"train": "/a/train.txt", "valid": "/a/valid.txt"},
+                                                      "/a/targets.bin", 100)
+    asked = {"trainer.num_epochs": 1, "model.encoder.layer_norm": False}
+    trained = _finished_pretraining(tmp_path / "pretrain", asked, environment)
+    moved = {**environment, "ELMO_C_TRAIN": "/elsewhere/train.txt", "ELMO_C_TARGETS": "/elsewhere/targets.bin"}
+    pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG, asked, moved)
+    with pytest.raises(ConfigurationError, match=r"model.encoder.layer_norm: trained False, asked True"):
+        pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG,
+                                        {**asked, "model.encoder.layer_norm": True}, environment)
+    with pytest.raises(ConfigurationError, match="trainer.num_epochs"):
+        pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG, {**asked, "trainer.num_epochs": 2},
+                                        environment)
