@@ -4,11 +4,14 @@ Is ELMo-C as good as ELMo for a fraction of the cost?  The same small biLM
 the same text with each output layer, then used downstream as ELMo was (frozen,
 learned scalar mix), beside two controls:
 
-- variants: `elmo_c` (as shipped: centred, normalised targets, sentence boundaries
-  out of the loss), `elmo_c_boundaries` (boundaries in the loss), `elmo_c_raw` (the
-  FastText vectors as they are), `elmo_c_recipe` and `elmo_c_windows` (the released
-  recipe's training choices), `elmo` (sampled softmax),
-  `elmo_a` (adaptive softmax), `elmo_sub` (softmax over BPE pieces);
+- variants: `elmo_c` (as shipped: centred, normalised targets, whole sentences,
+  sentence boundaries out of the loss), `elmo_c_boundaries` (boundaries in the
+  loss), `elmo_c_raw` (the FastText vectors as they are), `elmo_c_recipe`,
+  `elmo_c_windows` and `elmo_c_fused_ln` (the released recipe's training choices),
+  `elmo` (sampled softmax; `elmo_windows` and `elmo_ln` on the windowed variants'
+  20-token windows, the latter with layer norm), `elmo_a` (adaptive softmax),
+  `elmo_sub` (softmax over BPE pieces); each pins its text layout and encoder, so
+  a change of the shipped default moves only `elmo_c`;
 - controls: `untrained` (elmo_c's architecture with the weights it started from:
   pretraining's value is trained minus untrained) and `none` (no contextual
   embedder at all).
@@ -69,10 +72,6 @@ RAW_TARGETS = {
     "model.output_layer.target_embeddings.normalize": False,
 }
 SOFTMAX_TRAINER = {"trainer.validation_metric": "-perplexity"}
-# Every model is evaluated on the same instances, whole validation sentences, also
-# when it trained on windows of running text (which would give it context from the
-# sentence before).
-SENTENCE_EVALUATION = {"dataset_reader.window_size": None}
 # ELMo's output layer.  The sampled softmax draws 1,024 negatives: ELMo's 8,192
 # were 1% of its 793K words, and 10% of PTB's 10K words already gives it most of
 # the full softmax's signal.
@@ -81,39 +80,42 @@ SAMPLED_SOFTMAX = {
     "trainer.optimizer.type": "dense_sparse_adam",
     **SOFTMAX_TRAINER,
 }
+# The encoder and text layouts the variants pin, so that a variant keeps its meaning
+# (and its finished cells stay valid) when the shipped default changes.
+SENTENCES = {"dataset_reader.window_size": None, "model.encoder.layer_norm": False}
+WINDOWS_LN = {"dataset_reader.window_size": 20, "model.encoder.layer_norm": True}
 # What each variant changes in training_config/elmo_c_small.jsonnet.
 VARIANTS = {
     # training_config/elmo_c_small.jsonnet as shipped: centred and normalised targets,
     # whole sentences, `<S>`/`</S>` out of the loss.
     "elmo_c": {},
     # The default until this study: `<S>`/`</S>` in the loss.
-    "elmo_c_boundaries": {"model.output_layer.boundaries_in_loss": True},
-    "elmo_c_raw": {**RAW_TARGETS, "model.output_layer.boundaries_in_loss": True},
+    "elmo_c_boundaries": {**SENTENCES, "model.output_layer.boundaries_in_loss": True},
+    "elmo_c_raw": {**SENTENCES, **RAW_TARGETS, "model.output_layer.boundaries_in_loss": True},
     # The released recipe's training choices that keep ELMo's character input (so the
     # model still embeds any downstream word): 20-token windows of running text, layer
     # norm on each LSTM layer, clips 3; and sentence boundaries out of the loss.
     "elmo_c_recipe": {
-        "dataset_reader.window_size": 20,
-        "model.encoder.layer_norm": True,
+        **WINDOWS_LN,
         "model.encoder.cell_clip": 3.0,
         "model.encoder.projection_clip": 3.0,
         "model.output_layer.boundaries_in_loss": False,
     },
-    # Its two cheap ingredients alone: no layer norm (which ELMo's file format cannot
-    # hold) and no clips (which need the step-by-step LSTM instead of the fused one).
-    "elmo_c_windows": {"dataset_reader.window_size": 20, "model.output_layer.boundaries_in_loss": False},
+    # Windows alone: no layer norm (which ELMo's file format cannot hold).
+    "elmo_c_windows": {"dataset_reader.window_size": 20, "model.encoder.layer_norm": False,
+                       "model.output_layer.boundaries_in_loss": False},
     # Windows and layer norm without the clips: the recipe on the fused LSTM.
-    "elmo_c_fused_ln": {
-        "dataset_reader.window_size": 20,
-        "model.encoder.layer_norm": True,
-        "model.output_layer.boundaries_in_loss": False,
-    },
-    "elmo": SAMPLED_SOFTMAX,
+    "elmo_c_fused_ln": {**WINDOWS_LN, "model.output_layer.boundaries_in_loss": False},
+    # ELMo as this project measured it first: whole sentences, ELMo's encoder (no layer norm).
+    "elmo": {**SAMPLED_SOFTMAX, **SENTENCES},
     # ELMo given the windows too: whether a gain of ELMo-C's windowed variants is
     # ELMo-C's or the windows'.
-    "elmo_windows": {**SAMPLED_SOFTMAX, "dataset_reader.window_size": 20},
-    "elmo_a": {"model.output_layer": {"type": "adaptive_softmax", "head_size": 2000}, **SOFTMAX_TRAINER},
-    "elmo_sub": {"model.output_layer": {"type": "subword_softmax", "subword_model": None}, **SOFTMAX_TRAINER},
+    "elmo_windows": {**SAMPLED_SOFTMAX, "dataset_reader.window_size": 20, "model.encoder.layer_norm": False},
+    # ELMo with elmo_c_fused_ln's windows and layer norm: whose gain is it?
+    "elmo_ln": {**SAMPLED_SOFTMAX, **WINDOWS_LN},
+    "elmo_a": {"model.output_layer": {"type": "adaptive_softmax", "head_size": 2000}, **SOFTMAX_TRAINER, **SENTENCES},
+    "elmo_sub": {"model.output_layer": {"type": "subword_softmax", "subword_model": None}, **SOFTMAX_TRAINER,
+                 **SENTENCES},
 }
 # What each variant is, for the report.
 DESCRIPTIONS = {
@@ -127,8 +129,9 @@ DESCRIPTIONS = {
                       "which ELMo's file format cannot hold; no clips, which need the slower step-by-step LSTM)",
     "elmo_c_fused_ln": "ELMo-C with 20-token windows, layer norm on each LSTM layer and boundaries out of the "
                        "loss, without the clips (so the LSTM stays fused)",
-    "elmo": "ELMo: sampled softmax, 1,024 samples",
+    "elmo": "ELMo: sampled softmax, 1,024 samples, whole sentences, ELMo's encoder (no layer norm)",
     "elmo_windows": "ELMo on 20-token windows of running text, as the windowed ELMo-C variants",
+    "elmo_ln": "ELMo on elmo_c_fused_ln's text and encoder: 20-token windows, layer norm on each LSTM layer",
     "elmo_a": "ELMo-A: adaptive softmax",
     "elmo_sub": "ELMo-Sub: softmax over 8,000 BPE pieces",
     "untrained": "the ELMo-C encoder with random weights (what pretraining adds is the difference)",
@@ -269,8 +272,7 @@ def _pretrain(run_dir: str, variant: str, corpus: Dict[str, str], environment: D
         overrides.update(_QUICK_SIZES)
     archive = pipeline.pretrain(variant_dir, environment, epochs, seed=args.pretraining_seed, overrides=overrides,
                                 title=f"the {variant} variant")
-    validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment,
-                                              overrides=SENTENCE_EVALUATION)
+    validation = pipeline.evaluate_pretrained(variant_dir, archive, corpus["valid"], variant, environment)
     return {"archive": archive, "epochs": epochs, "validation": validation,
             "decoding": _decoding(variant_dir, archive, corpus, args),
             "cost": _pretraining_cost(os.path.dirname(archive), corpus["train"], epochs)}

@@ -144,7 +144,10 @@ def check_exportable(bilm: PretrainedBiLm, archive_file: str) -> None:
     if encoder.layer_norm:
         raise ConfigurationError(
             f"{archive_file}: the encoder layer-normalises its outputs (layer_norm=true, as the reference "
-            f"configuration), which ELMo's format cannot express; this model cannot be exported"
+            f"configuration), which ELMo's format cannot express; this "
+            f"model cannot be exported. Train one without it (allennlp train ... -o "
+            f"'{{\"model.encoder.layer_norm\": false}}') to export, or use the archive directly downstream "
+            f"(the `elmo_c_token_embedder`)"
         )
     if not encoder.residual and encoder.num_layers > 1:
         raise ConfigurationError(

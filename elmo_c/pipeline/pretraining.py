@@ -88,7 +88,12 @@ def check_same_training(pretrain_dir: str, config: str, overrides: Dict, environ
     variables = {**os.environ, **(environment or {})}
     wanted = _model_defining(Params.from_file(config, json.dumps(overrides), ext_vars=variables))
     trained = _model_defining(Params.from_file(archived_config))
-    differences = sorted(key for key in set(wanted) | set(trained) if wanted.get(key) != trained.get(key))
+    # A part built `from_archive` is written into the archived config in full (see
+    # `self_contained_archive`); its definition is the other archive's, not this run's.
+    borrowed = tuple(key[: -len("type")] for key, value in wanted.items()
+                     if key.endswith(".type") and value == "from_archive")
+    differences = sorted(key for key in set(wanted) | set(trained)
+                         if not key.startswith(borrowed) and wanted.get(key) != trained.get(key))
     if differences:
         shown = "; ".join(f"{key}: trained {trained.get(key)!r}, asked {wanted.get(key)!r}" for key in differences[:5])
         raise ConfigurationError(
@@ -105,23 +110,35 @@ def _model_defining(params) -> Dict:
     }
 
 
+# Every model is evaluated on the same instances, whole validation sentences, also
+# when it trained on windows of running text (which would give it context from the
+# sentence before).  A config with its own `validation_dataset_reader` uses that.
+WHOLE_SENTENCES = {"dataset_reader.window_size": None}
+
+
 def evaluate_pretrained(
     run_dir: str, archive: str, validation_path: str, name: str, environment: Dict[str, str], overrides: Dict = None
 ) -> Dict[str, float]:
-    """`allennlp evaluate` of a pretrained archive on the validation text (once); its metrics."""
+    """
+    `allennlp evaluate` of a pretrained archive on the validation text, whole
+    sentences (once); its metrics.  `overrides` are applied on top.
+    """
     metrics_file = os.path.join(run_dir, f"validation_metrics_{name}.json")
-    arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c"]
+    arguments = ["evaluate", archive, validation_path, "--output-file", metrics_file, "--include-package", "elmo_c",
+                 "-o", json.dumps({**WHOLE_SENTENCES, **(overrides or {})})]
     stage(
         f"Evaluating the {name} model on the validation set",
-        lambda: run_allennlp(arguments + (["-o", json.dumps(overrides)] if overrides else []), run_dir,
-                          f"evaluate-{name}", environment, skip_if=metrics_file),
+        lambda: run_allennlp(arguments, run_dir, f"evaluate-{name}", environment, skip_if=metrics_file),
     )
     with open(metrics_file) as stream:
         return json.load(stream)
 
 
 def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, float]:
-    """The archived model's architecture and vocabulary, freshly initialised with its seed."""
+    """
+    The archived model's architecture and vocabulary, freshly initialised with its
+    seed, on whole validation sentences.
+    """
     from allennlp.data import DatasetReader
     from allennlp.data.data_loaders import MultiProcessDataLoader
     from allennlp.models.archival import extracted_archive
@@ -129,7 +146,10 @@ def evaluate_untrained(archive_path: str, validation_path: str) -> Dict[str, flo
 
     with extracted_archive(archive_path) as directory:  # the config and vocabulary; the weights are not needed
         config, model = fresh_model(directory)
-    reader_params = config.get("validation_dataset_reader", None) or config.get("dataset_reader")
+    reader_params = config.get("validation_dataset_reader", None)
+    if reader_params is None:
+        reader_params = config.get("dataset_reader").duplicate()
+        reader_params["window_size"] = WHOLE_SENTENCES["dataset_reader.window_size"]
     reader = DatasetReader.from_params(reader_params.duplicate())
     loader = MultiProcessDataLoader(reader, validation_path, batch_size=64)
     loader.index_with(model.vocab)

@@ -132,3 +132,12 @@ def test_the_goals_are_judged_from_the_rows():
     rows["elmo_c"]["scores"]["wnut_f1"] = {1: 0.29, 2: 0.29}
     assert dict((goal, verdict) for goal, _, verdict in quality.goals(rows))[
         "wnut_f1: ELMo-C within one sd of ELMo, or better (same tokens)"] == "MISSED"
+
+
+def test_every_variant_but_the_shipped_one_pins_its_text_layout_and_encoder():
+    """A change of training_config/elmo_c_small.jsonnet's default moves `elmo_c` only: the other
+    variants' finished cells keep their meaning (and pipeline.pretrain would refuse them otherwise)."""
+    assert quality.VARIANTS["elmo_c"] == {}
+    for name, overrides in quality.VARIANTS.items():
+        if name != "elmo_c":
+            assert {"dataset_reader.window_size", "model.encoder.layer_norm"} <= set(overrides), name

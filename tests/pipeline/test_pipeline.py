@@ -305,3 +305,15 @@ def test_a_finished_model_of_another_configuration_is_not_reused(tmp_path):
     with pytest.raises(ConfigurationError, match="trainer.num_epochs"):
         pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG, {**asked, "trainer.num_epochs": 2},
                                         environment)
+
+
+def test_a_part_borrowed_from_another_archive_is_not_compared(tmp_path):
+    """The adapt config's `from_archive` encoder is written into the archived config in full."""
+    environment = pretraining.pretraining_environment({"train": "/a/train.txt", "valid": "/a/valid.txt"},
+                                                      "/a/targets.bin", 100)
+    trained = _finished_pretraining(tmp_path / "pretrain", {"trainer.num_epochs": 1}, environment)
+    borrowed = {"trainer.num_epochs": 1, "model.encoder": {"type": "from_archive", "archive_file": "/a/m.tar.gz"}}
+    pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG, borrowed, environment)
+    with pytest.raises(ConfigurationError, match="trainer.num_epochs"):
+        pretraining.check_same_training(trained, pipeline.PRETRAIN_CONFIG, {**borrowed, "trainer.num_epochs": 2},
+                                        environment)
