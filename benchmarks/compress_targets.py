@@ -38,7 +38,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy
 
-from elmo_c.commands.build_targets import train_fasttext_targets
+# This checkout's plugin, whichever checkout the shared environment's editable install names.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from elmo_c.commands.build_targets import train_fasttext_targets  # noqa: E402
 from elmo_c.compression import CompressionSettings, compress_table
 from elmo_c.compression.fidelity import decode_milliseconds, neighbour_agreement, row_cosines
 from elmo_c.compression.inputs import read_input_vectors

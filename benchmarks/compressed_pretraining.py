@@ -23,9 +23,11 @@ import shlex
 import sys
 from typing import Dict, List, Tuple
 
-from elmo_c import pipeline  # the main job's stages, shared with scripts/demo.py
-
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's plugin, whichever checkout the shared environment's editable install names.
+sys.path.insert(0, REPOSITORY)
+
+from elmo_c import pipeline  # noqa: E402 (the main job's stages, shared with scripts/demo.py)
 
 # From RESULTS_compression.md on the PTB table: the best setting at >= 95% smaller,
 # and the same with its most frequent words kept exact (the first 128 rows of the

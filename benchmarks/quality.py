@@ -701,7 +701,8 @@ def _arguments() -> argparse.Namespace:
                                                          "RESULTS_quality_large.md for --corpus large)")
     parser.add_argument("--quick", action="store_true", help="the whole pipeline on the fixtures (a smoke test)")
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                        help=f"comma-separated, among {', '.join(VARIANTS)} (default: all)")
+                        help=f"comma-separated, among {', '.join(VARIANTS)} (default: {', '.join(DEFAULT_VARIANTS)}: "
+                             "the shipped ELMo-C, its raw-target ablation and the paper's three baselines)")
     parser.add_argument("--controls", default=",".join(CONTROLS),
                         help=f"comma-separated controls, among {', '.join(CONTROLS)} (default: both; '' for none, "
                              "e.g. to split a study between processes)")

@@ -20,11 +20,16 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from math import nan
 from typing import Dict
 
-from elmo_c.pipeline import (
+# This checkout's plugin, also where several checkouts share one cached environment
+# (whose editable install points at whichever ran scripts/install.sh last).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from elmo_c.pipeline import (  # noqa: E402
     NER_METRICS,
     NER_TAGGERS,
     ROOT,

@@ -218,6 +218,21 @@ def test_demo_and_benchmark_use_the_package_stages():
     assert os.path.join(pipeline.ROOT, "scripts") not in sys.path
 
 
+@pytest.mark.parametrize("script", ["scripts/demo.py", "benchmarks/compressed_pretraining.py",
+                                    "benchmarks/compress_targets.py", "benchmarks/quality.py"])
+def test_a_script_runs_this_checkouts_plugin_whichever_the_environment_names(tmp_path, script):
+    """Checkouts sharing one cached environment: its editable install names the last one installed."""
+    import subprocess
+
+    other = tmp_path / "other_checkout" / "elmo_c"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise ImportError('the other checkout')\n")
+    environment = {**os.environ, "PYTHONPATH": str(other.parent)}
+    result = subprocess.run([sys.executable, os.path.join(pipeline.ROOT, script), "--help"], cwd=str(tmp_path),
+                            env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_conll2003_subsets_are_drawn_from_the_standard_splits(tmp_path):
     source = tmp_path / "en"
     source.mkdir()
